@@ -1,0 +1,259 @@
+// Micro-benchmark of the CPU kernels: GEMM GFLOPS (M >= 2) or weight GB/s (M = 1, weights
+// rotated over enough copies to defeat the last-level cache) on SmolLM2-135M shapes, and
+// paged attention for decode and prefill.
+//
+//   bench_kernels [--isa=scalar|avx2|avx512] [--threads=1,2] [--m=1,32,512] [--quick]
+//                 [--shape=NxK] [--no-attention] [--no-gemm] [--cpu-time]
+//
+// Timing: each case repeats until it has run >= 0.2 s (>= 2 calls after a warm-up call) and
+// reports the best of 3 such batches, i.e. the steady-state speed of a warm process.
+// --cpu-time measures the calling thread's CPU time instead of wall time: on a machine shared
+// with other jobs it excludes the time this thread was descheduled (the calling thread runs
+// chunk 0 and then waits for the others, so it approximates the wall time of an idle machine).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/ops_cpu.h"
+#include "kernels/isa.h"
+#include "kernels/ops.h"
+
+namespace {
+
+using cadence::ThreadPool;
+using cadence::kernels::Isa;
+using cadence::kernels::PackedWeight;
+using cadence::kernels::cpu::KernelTable;
+namespace cpu = cadence::kernels::cpu;
+
+bool g_use_cpu_time = false;
+
+double now_seconds() {
+  if (g_use_cpu_time) {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Seconds per call of fn (best of 3 batches).
+double time_per_call(const std::function<void()>& fn, double min_batch_seconds = 0.2) {
+  fn();  // warm-up
+  double best = 1e30;
+  for (int batch = 0; batch < 3; ++batch) {
+    int64_t calls = 0;
+    const double start = now_seconds();
+    double elapsed = 0.0;
+    do {
+      fn();
+      ++calls;
+      elapsed = now_seconds() - start;
+    } while (elapsed < min_batch_seconds || calls < 2);
+    best = std::min(best, elapsed / static_cast<double>(calls));
+  }
+  return best;
+}
+
+std::vector<float> random_vector(int64_t n, uint32_t seed) {
+  std::vector<float> v(static_cast<size_t>(n));
+  uint32_t s = seed * 2654435761u + 1;
+  for (auto& x : v) {
+    s = s * 1664525u + 1013904223u;
+    x = static_cast<float>(s >> 8) / static_cast<float>(1u << 24) - 0.5f;
+  }
+  return v;
+}
+
+std::vector<int64_t> parse_list(const std::string& text) {
+  std::vector<int64_t> values;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t comma = text.find(',', pos);
+    values.push_back(std::stoll(text.substr(pos, comma - pos)));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return values;
+}
+
+struct GemmShape {
+  const char* name;
+  int64_t n, k;
+};
+
+void bench_gemm(const KernelTable& table, const std::vector<int64_t>& thread_counts,
+                const std::vector<int64_t>& ms, const std::vector<GemmShape>& shapes) {
+  std::printf("\nGEMM C[M,N] = A[M,K] W[N,K]^T, isa=%s  (M=1: GB/s of weights, else GFLOPS)\n",
+              cadence::kernels::isa_name(table.isa));
+  std::printf("%-10s %6s %6s %6s", "weight", "N", "K", "M");
+  for (int64_t t : thread_counts) std::printf("   %2ld thr", static_cast<long>(t));
+  std::printf("\n");
+  for (const GemmShape& shape : shapes) {
+    // M = 1 is memory-bound: rotate over copies of W totalling >= 64 MiB so every call
+    // streams its weights from DRAM, as a decode step does.
+    const int64_t weight_bytes = shape.n * shape.k * 4;
+    const int64_t num_copies = std::max<int64_t>(1, (64ll << 20) / weight_bytes + 1);
+    std::vector<PackedWeight> weights;
+    {
+      const std::vector<float> w = random_vector(shape.n * shape.k, 1);
+      weights.push_back(PackedWeight::pack(w.data(), shape.n, shape.k, shape.k));
+    }
+    for (int64_t m : ms) {
+      if (m == 1) {
+        while (static_cast<int64_t>(weights.size()) < num_copies) {
+          const std::vector<float> w = random_vector(shape.n * shape.k, 2);
+          weights.push_back(PackedWeight::pack(w.data(), shape.n, shape.k, shape.k));
+        }
+      }
+      const std::vector<float> a = random_vector(m * shape.k, 3);
+      std::vector<float> c(m * shape.n);
+      std::printf("%-10s %6ld %6ld %6ld", shape.name, static_cast<long>(shape.n),
+                  static_cast<long>(shape.k), static_cast<long>(m));
+      for (int64_t num_threads : thread_counts) {
+        ThreadPool pool(static_cast<int>(num_threads));
+        size_t next = 0;
+        const size_t num_used = m == 1 ? weights.size() : 1;
+        const double seconds = time_per_call([&] {
+          cpu::gemm(table, pool, a.data(), m, shape.k, weights[next], nullptr, c.data(), shape.n);
+          next = (next + 1) % num_used;
+        });
+        if (m == 1) {
+          std::printf("  %5.1f GB/s", static_cast<double>(weight_bytes) / seconds / 1e9);
+        } else {
+          std::printf("  %5.1f GF/s", 2.0 * m * shape.n * shape.k / seconds / 1e9);
+        }
+        std::fflush(stdout);
+      }
+      std::printf("\n");
+    }
+  }
+}
+
+// One layer of SmolLM2-135M attention (9 heads, 3 kv heads, head_dim 64, block size 16).
+void bench_attention(const KernelTable& table, const std::vector<int64_t>& thread_counts) {
+  const int64_t num_heads = 9, num_kv_heads = 3, head_dim = 64, block_size = 16;
+  struct Case {
+    const char* name;
+    int64_t num_seqs, context_len, num_queries;
+  };
+  const Case cases[] = {{"decode", 1, 512, 1},   {"decode", 1, 2048, 1}, {"decode", 8, 1024, 1},
+                        {"prefill", 1, 128, 128}, {"prefill", 1, 512, 512}};
+  std::printf("\npaged_attention, isa=%s, 9 heads / 3 kv heads, head_dim 64, block 16\n",
+              cadence::kernels::isa_name(table.isa));
+  std::printf("%-8s %5s %6s %6s", "case", "seqs", "ctx", "rows");
+  for (int64_t t : thread_counts) std::printf("  %2ld thr: us    GF/s   KV GB/s", static_cast<long>(t));
+  std::printf("\n");
+  for (const Case& cs : cases) {
+    const int64_t blocks_per_seq = (cs.context_len + block_size - 1) / block_size;
+    const int64_t num_blocks = blocks_per_seq * cs.num_seqs;
+    const int64_t cache_floats = num_blocks * num_kv_heads * block_size * head_dim;
+    const std::vector<float> k_cache = random_vector(cache_floats, 4);
+    const std::vector<float> v_cache = random_vector(cache_floats, 5);
+    cadence::kernels::PagedKvCache cache;
+    cache.k_cache = const_cast<float*>(k_cache.data());
+    cache.v_cache = const_cast<float*>(v_cache.data());
+    cache.num_blocks = num_blocks;
+    cache.block_size = block_size;
+    cache.num_kv_heads = num_kv_heads;
+    cache.head_dim = head_dim;
+    std::vector<int32_t> query_start = {0}, context_lens, tables;
+    for (int64_t s = 0; s < cs.num_seqs; ++s) {
+      query_start.push_back(static_cast<int32_t>(query_start.back() + cs.num_queries));
+      context_lens.push_back(static_cast<int32_t>(cs.context_len));
+      for (int64_t b = 0; b < blocks_per_seq; ++b) {
+        tables.push_back(static_cast<int32_t>(b * cs.num_seqs + s));  // interleaved blocks
+      }
+    }
+    cadence::kernels::AttentionBatch batch;
+    batch.num_seqs = cs.num_seqs;
+    batch.query_start = query_start.data();
+    batch.context_lens = context_lens.data();
+    batch.block_tables = tables.data();
+    batch.max_blocks_per_seq = blocks_per_seq;
+    const int64_t num_rows = query_start.back();
+    const std::vector<float> q = random_vector(num_rows * num_heads * head_dim, 6);
+    std::vector<float> out(num_rows * num_heads * head_dim);
+    // Keys visited per head: sum over rows of (position + 1); 4 flops per key and dim
+    // (q.k and p.v multiply-adds).
+    double keys = 0.0;
+    for (int64_t r = 0; r < cs.num_queries; ++r) keys += cs.context_len - cs.num_queries + r + 1;
+    keys *= static_cast<double>(cs.num_seqs);
+    const double flops = 4.0 * keys * head_dim * num_heads;
+    const double kv_bytes = 2.0 * cs.num_seqs * cs.context_len * num_kv_heads * head_dim * 4;
+    std::printf("%-8s %5ld %6ld %6ld", cs.name, static_cast<long>(cs.num_seqs),
+                static_cast<long>(cs.context_len), static_cast<long>(num_rows));
+    for (int64_t num_threads : thread_counts) {
+      ThreadPool pool(static_cast<int>(num_threads));
+      const double seconds = time_per_call([&] {
+        cpu::paged_attention(table, pool, q.data(), num_heads * head_dim, num_heads, batch, cache,
+                             0.125f, out.data(), num_heads * head_dim);
+      });
+      std::printf("  %9.1f %7.1f %8.1f", seconds * 1e6, flops / seconds / 1e9,
+                  kv_bytes / seconds / 1e9);
+      std::fflush(stdout);
+    }
+    std::printf("\n");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int64_t> thread_counts = {1, 2};
+  std::vector<int64_t> ms = {1, 32, 64, 128, 512};
+  std::vector<GemmShape> shapes = {
+      {"q/o proj", 576, 576},  {"kv proj", 192, 576},    {"n1536", 1536, 576},
+      {"gate_up", 3072, 576},  {"down", 576, 1536},      {"n1536k1536", 1536, 1536},
+      {"lm_head", 49152, 576},
+  };
+  Isa isa = cadence::kernels::active_isa();
+  bool run_gemm = true, run_attention = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--isa=", 0) == 0) {
+      const std::string name = arg.substr(6);
+      isa = name == "scalar" ? Isa::kScalar : name == "avx512" ? Isa::kAvx512 : Isa::kAvx2;
+    } else if (arg.rfind("--threads=", 0) == 0) {
+      thread_counts = parse_list(arg.substr(10));
+    } else if (arg.rfind("--m=", 0) == 0) {
+      ms = parse_list(arg.substr(4));
+    } else if (arg.rfind("--shape=", 0) == 0) {
+      const std::string s = arg.substr(8);
+      const size_t x = s.find('x');
+      shapes = {{"custom", std::stoll(s.substr(0, x)), std::stoll(s.substr(x + 1))}};
+    } else if (arg == "--quick") {
+      ms = {1, 32, 512};
+      shapes = {{"q/o proj", 576, 576}, {"gate_up", 3072, 576}, {"down", 576, 1536}};
+    } else if (arg == "--no-attention") {
+      run_attention = false;
+    } else if (arg == "--cpu-time") {
+      g_use_cpu_time = true;
+    } else if (arg == "--no-gemm") {
+      run_gemm = false;
+    } else {
+      std::fprintf(stderr, "unknown argument %s (see the comment at the top of the file)\n",
+                   arg.c_str());
+      return 2;
+    }
+  }
+  const KernelTable* table = cpu::kernel_table(isa);
+  if (table == nullptr) {
+    std::fprintf(stderr, "isa %s is not runnable here\n", cadence::kernels::isa_name(isa));
+    return 1;
+  }
+  if (run_gemm) bench_gemm(*table, thread_counts, ms, shapes);
+  if (run_attention) bench_attention(*table, thread_counts);
+  return 0;
+}

@@ -1,0 +1,87 @@
+// Option structs bound as classes with keyword-argument constructors and read/write fields.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "cadence/engine.h"
+#include "cadence/model_config.h"
+#include "cadence/sampling_params.h"
+
+namespace py = pybind11;
+using cadence::EngineConfig;
+using cadence::ModelConfig;
+using cadence::RopeScaling;
+using cadence::SamplingParams;
+
+void bind_config(py::module_& m) {
+  py::class_<RopeScaling>(m, "RopeScaling")
+      .def(py::init<>())
+      .def_readwrite("type", &RopeScaling::type)
+      .def_readwrite("factor", &RopeScaling::factor)
+      .def_readwrite("low_freq_factor", &RopeScaling::low_freq_factor)
+      .def_readwrite("high_freq_factor", &RopeScaling::high_freq_factor)
+      .def_readwrite("original_max_position_embeddings",
+                     &RopeScaling::original_max_position_embeddings);
+
+  py::class_<ModelConfig>(m, "ModelConfig")
+      .def(py::init<>())
+      .def_readwrite("architecture", &ModelConfig::architecture)
+      .def_readwrite("vocab_size", &ModelConfig::vocab_size)
+      .def_readwrite("hidden_size", &ModelConfig::hidden_size)
+      .def_readwrite("intermediate_size", &ModelConfig::intermediate_size)
+      .def_readwrite("num_layers", &ModelConfig::num_layers)
+      .def_readwrite("num_heads", &ModelConfig::num_heads)
+      .def_readwrite("num_kv_heads", &ModelConfig::num_kv_heads)
+      .def_readwrite("head_dim", &ModelConfig::head_dim)
+      .def_readwrite("rms_norm_eps", &ModelConfig::rms_norm_eps)
+      .def_readwrite("rope_theta", &ModelConfig::rope_theta)
+      .def_readwrite("rope_scaling", &ModelConfig::rope_scaling)
+      .def_readwrite("max_position_embeddings", &ModelConfig::max_position_embeddings)
+      .def_readwrite("tie_word_embeddings", &ModelConfig::tie_word_embeddings)
+      .def_readwrite("attention_bias", &ModelConfig::attention_bias)
+      .def_readwrite("eos_token_ids", &ModelConfig::eos_token_ids)
+      .def("finalize", &ModelConfig::finalize)
+      .def_static("supported_architectures", &ModelConfig::supported_architectures);
+  m.def("load_gguf_model_config", &cadence::load_gguf_model_config, py::arg("path"),
+        py::call_guard<py::gil_scoped_release>());
+
+  py::class_<SamplingParams>(m, "SamplingParams")
+      .def(py::init([](float temperature, float top_p, int32_t top_k, float min_p,
+                       std::optional<uint64_t> seed, int32_t max_tokens, bool ignore_eos,
+                       std::vector<int32_t> stop_token_ids) {
+             SamplingParams params;
+             params.temperature = temperature;
+             params.top_p = top_p;
+             params.top_k = top_k;
+             params.min_p = min_p;
+             params.seed = seed;
+             params.max_tokens = max_tokens;
+             params.ignore_eos = ignore_eos;
+             params.stop_token_ids = std::move(stop_token_ids);
+             return params;
+           }),
+           py::kw_only(), py::arg("temperature") = 1.0f, py::arg("top_p") = 1.0f,
+           py::arg("top_k") = 0, py::arg("min_p") = 0.0f, py::arg("seed") = py::none(),
+           py::arg("max_tokens") = 16, py::arg("ignore_eos") = false,
+           py::arg("stop_token_ids") = std::vector<int32_t>{})
+      .def_readwrite("temperature", &SamplingParams::temperature)
+      .def_readwrite("top_p", &SamplingParams::top_p)
+      .def_readwrite("top_k", &SamplingParams::top_k)
+      .def_readwrite("min_p", &SamplingParams::min_p)
+      .def_readwrite("seed", &SamplingParams::seed)
+      .def_readwrite("max_tokens", &SamplingParams::max_tokens)
+      .def_readwrite("ignore_eos", &SamplingParams::ignore_eos)
+      .def_readwrite("stop_token_ids", &SamplingParams::stop_token_ids)
+      .def("validate", &SamplingParams::validate);
+
+  py::class_<EngineConfig>(m, "EngineConfig")
+      .def(py::init<>())
+      .def_readwrite("model_path", &EngineConfig::model_path)
+      .def_readwrite("model_config", &EngineConfig::model_config)
+      .def_readwrite("block_size", &EngineConfig::block_size)
+      .def_readwrite("kv_cache_memory_bytes", &EngineConfig::kv_cache_memory_bytes)
+      .def_readwrite("max_num_seqs", &EngineConfig::max_num_seqs)
+      .def_readwrite("max_num_batched_tokens", &EngineConfig::max_num_batched_tokens)
+      .def_readwrite("max_model_len", &EngineConfig::max_model_len)
+      .def_readwrite("num_threads", &EngineConfig::num_threads)
+      .def_readwrite("seed", &EngineConfig::seed);
+}

@@ -1,0 +1,82 @@
+// The Engine. Long-running calls (create, step, compute_prompt_logits) release the GIL;
+// the engine never calls back into Python.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+
+#include "cadence/engine.h"
+
+namespace py = pybind11;
+using cadence::Engine;
+using cadence::EngineConfig;
+using cadence::EngineStats;
+using cadence::FinishReason;
+using cadence::RequestOutput;
+
+void bind_engine(py::module_& m) {
+  py::enum_<FinishReason>(m, "FinishReason")
+      .value("NONE", FinishReason::kNone)
+      .value("STOP", FinishReason::kStop)
+      .value("LENGTH", FinishReason::kLength)
+      .value("ABORT", FinishReason::kAbort);
+
+  py::class_<RequestOutput>(m, "RequestOutput")
+      .def_readonly("request_id", &RequestOutput::request_id)
+      .def_readonly("new_token_ids", &RequestOutput::new_token_ids)
+      .def_readonly("finished", &RequestOutput::finished)
+      .def_readonly("finish_reason", &RequestOutput::finish_reason)
+      .def_readonly("stop_token_id", &RequestOutput::stop_token_id);
+
+  py::class_<EngineStats>(m, "EngineStats")
+      .def_readonly("num_running", &EngineStats::num_running)
+      .def_readonly("num_waiting", &EngineStats::num_waiting)
+      .def_readonly("num_total_blocks", &EngineStats::num_total_blocks)
+      .def_readonly("num_free_blocks", &EngineStats::num_free_blocks)
+      .def_readonly("num_preemptions", &EngineStats::num_preemptions);
+
+  py::class_<Engine, std::unique_ptr<Engine>>(m, "Engine")
+      .def(py::init([](const EngineConfig& config) {
+             py::gil_scoped_release release;
+             return Engine::create(config);
+           }),
+           py::arg("config"))
+      .def(
+          "add_request",
+          [](Engine& engine, const std::string& request_id,
+             const std::vector<int32_t>& prompt_token_ids, const cadence::SamplingParams& params) {
+            return engine.add_request(request_id, prompt_token_ids, params) ==
+                   cadence::AddRequestStatus::kOk;
+          },
+          py::arg("request_id"), py::arg("prompt_token_ids"), py::arg("params"),
+          "Queues a request; False when the id is already in use. ValueError on bad input.")
+      .def("abort_request", &Engine::abort_request, py::arg("request_id"))
+      .def("step", &Engine::step, py::call_guard<py::gil_scoped_release>())
+      .def("has_unfinished_requests", &Engine::has_unfinished_requests)
+      .def(
+          "compute_prompt_logits",
+          [](Engine& engine, const std::vector<int32_t>& token_ids) {
+            auto logits = std::make_unique<std::vector<float>>();
+            {
+              py::gil_scoped_release release;
+              *logits = engine.compute_prompt_logits(token_ids);
+            }
+            const auto vocab_size = static_cast<py::ssize_t>(engine.model_config().vocab_size);
+            const auto num_rows = static_cast<py::ssize_t>(token_ids.size());
+            float* data = logits->data();
+            py::capsule owner(logits.release(), [](void* p) {
+              delete static_cast<std::vector<float>*>(p);
+            });
+            return py::array_t<float>({num_rows, vocab_size}, data, owner);
+          },
+          py::arg("token_ids"),
+          "Logits [len(token_ids), vocab_size] for every position of one prompt.")
+      .def_property_readonly("model_config", &Engine::model_config)
+      .def_property_readonly("config", &Engine::config)
+      .def("stats", &Engine::stats)
+      .def_property_readonly("kv_cache_bytes", &Engine::kv_cache_bytes)
+      .def_property_readonly("weight_bytes", &Engine::weight_bytes)
+      .def_property_readonly("isa", &Engine::isa)
+      .def("check_invariants", &Engine::check_invariants);
+}

@@ -1,0 +1,90 @@
+// The engine: owns the model, the paged KV-cache pool and the continuous-batching
+// scheduler. One thread drives it (add_request / abort_request / step are not
+// thread-safe with respect to each other); step() does the heavy work.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cadence/model_config.h"
+#include "cadence/sampling_params.h"
+
+namespace cadence {
+
+struct EngineConfig {
+  // A .gguf file, or an HF directory holding *.safetensors (model_config then required).
+  std::string model_path;
+  // Required for safetensors directories; for GGUF, empty architecture = read from file.
+  ModelConfig model_config;
+  int64_t block_size = 16;  // tokens per KV block, >= 1
+  // Bytes for the KV cache (keys + values, all layers). 0 = a default derived from free
+  // RAM (see Engine::create), capped to what max_num_seqs full-length sequences need.
+  int64_t kv_cache_memory_bytes = 0;
+  int64_t max_num_seqs = 256;             // running sequences per step, >= 1
+  int64_t max_num_batched_tokens = 2048;  // tokens computed per step, >= 1
+  int64_t max_model_len = 0;              // 0 = the model's max_position_embeddings
+  int num_threads = 0;                    // 0 = all hardware threads
+  uint64_t seed = 0;  // seeds the RNG that draws seeds for unseeded requests
+};
+
+enum class FinishReason { kNone, kStop, kLength, kAbort };
+
+// What one step produced for one request.
+struct RequestOutput {
+  std::string request_id;
+  std::vector<int32_t> new_token_ids;  // tokens sampled this step (0 or 1 today)
+  bool finished = false;
+  FinishReason finish_reason = FinishReason::kNone;
+  int32_t stop_token_id = -1;  // the EOS / stop token that ended it, else -1
+};
+
+// Result of add_request: capacity problems are values, never exceptions.
+enum class AddRequestStatus { kOk, kDuplicateId };
+
+struct EngineStats {
+  int64_t num_running = 0;
+  int64_t num_waiting = 0;
+  int64_t num_total_blocks = 0;
+  int64_t num_free_blocks = 0;
+  int64_t num_preemptions = 0;  // since start
+};
+
+class Engine {
+ public:
+  // Loads the model and allocates the KV pool. Throws std::invalid_argument for bad
+  // config values and std::runtime_error for unreadable/unsupported model files.
+  static std::unique_ptr<Engine> create(const EngineConfig& config);
+  virtual ~Engine() = default;
+
+  // Queues a request. Throws std::invalid_argument (naming the parameter and range) for
+  // empty prompts, token ids outside [0, vocab_size), invalid sampling params, and
+  // requests that can never fit: prompt + max_tokens > max_model_len, or more blocks
+  // than the whole pool.
+  virtual AddRequestStatus add_request(const std::string& request_id,
+                                       const std::vector<int32_t>& prompt_token_ids,
+                                       const SamplingParams& params) = 0;
+  // Frees the request's blocks now. Returns false when no such unfinished request exists.
+  virtual bool abort_request(const std::string& request_id) = 0;
+  // Runs one scheduler step and the model over the scheduled batch. Returns one entry per
+  // request that produced tokens or finished in this step.
+  virtual std::vector<RequestOutput> step() = 0;
+  virtual bool has_unfinished_requests() const = 0;
+
+  // Logits for every position of one prompt [num_tokens x vocab_size], row-major, run
+  // outside the schedule on blocks borrowed from the pool (for scoring and tests).
+  // Precondition: the pool has enough free blocks; throws std::runtime_error otherwise.
+  virtual std::vector<float> compute_prompt_logits(const std::vector<int32_t>& token_ids) = 0;
+
+  virtual const ModelConfig& model_config() const = 0;
+  virtual const EngineConfig& config() const = 0;  // with defaults resolved
+  virtual EngineStats stats() const = 0;
+  virtual int64_t kv_cache_bytes() const = 0;
+  virtual int64_t weight_bytes() const = 0;
+  virtual std::string isa() const = 0;
+  // Throws std::logic_error if the block pool's or scheduler's bookkeeping is broken.
+  virtual void check_invariants() const = 0;
+};
+
+}  // namespace cadence

@@ -1,0 +1,272 @@
+#include "engine/engine_impl.h"
+
+#include <algorithm>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/isa.h"
+
+namespace cadence {
+
+namespace {
+
+// MemAvailable from /proc/meminfo in bytes; 0 when unknown.
+int64_t available_memory_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  int64_t value_kib = 0;
+  std::string unit;
+  while (meminfo >> key >> value_kib >> unit) {
+    if (key == "MemAvailable:") return value_kib * 1024;
+  }
+  return 0;
+}
+
+void require_at_least(int64_t value, int64_t minimum, const char* name) {
+  if (value < minimum) {
+    throw std::invalid_argument(std::string(name) + " must be >= " + std::to_string(minimum) +
+                                ", got " + std::to_string(value));
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Engine> Engine::create(const EngineConfig& config) {
+  return std::make_unique<EngineImpl>(config);
+}
+
+EngineImpl::EngineImpl(const EngineConfig& config) : config_(config), seed_rng_(config.seed) {
+  require_at_least(config_.block_size, 1, "block_size");
+  require_at_least(config_.max_num_seqs, 1, "max_num_seqs");
+  require_at_least(config_.max_num_batched_tokens, 1, "max_num_batched_tokens");
+  require_at_least(config_.kv_cache_memory_bytes, 0, "kv_cache_memory_bytes");
+  require_at_least(config_.num_threads, 0, "num_threads");
+
+  std::unique_ptr<Checkpoint> checkpoint = Checkpoint::open(config_.model_path);
+  ModelConfig& model_config = config_.model_config;
+  if (model_config.architecture.empty()) {
+    const std::string suffix = ".gguf";
+    const std::string& path = config_.model_path;
+    if (path.size() < suffix.size() || path.compare(path.size() - suffix.size(), 5, suffix) != 0) {
+      throw std::invalid_argument("model_config is required for a safetensors checkpoint");
+    }
+    model_config = load_gguf_model_config(path);
+  }
+  model_config.finalize();
+  if (config_.max_model_len == 0) config_.max_model_len = model_config.max_position_embeddings;
+  if (config_.max_model_len < 1 || config_.max_model_len > model_config.max_position_embeddings) {
+    throw std::invalid_argument("max_model_len must be in [1, " +
+                                std::to_string(model_config.max_position_embeddings) +
+                                "] (the model's max_position_embeddings), got " +
+                                std::to_string(config_.max_model_len));
+  }
+
+  pool_ = std::make_unique<ThreadPool>(config_.num_threads);
+  config_.num_threads = pool_->num_threads();
+  model_ = std::make_unique<LlamaModel>(model_config, *checkpoint, config_.max_model_len);
+
+  const int64_t bytes_per_block =
+      KvCache::bytes_per_block(model_config.num_layers, config_.block_size,
+                               model_config.num_kv_heads, model_config.head_dim);
+  const int64_t blocks_per_full_seq =
+      (config_.max_model_len + config_.block_size - 1) / config_.block_size;
+  if (config_.kv_cache_memory_bytes == 0) {
+    // Default: a quarter of the memory available now, but no more than max_num_seqs
+    // full-length sequences need, and at least one full-length sequence.
+    const int64_t wanted = config_.max_num_seqs * blocks_per_full_seq * bytes_per_block;
+    const int64_t affordable = available_memory_bytes() / 4;
+    config_.kv_cache_memory_bytes =
+        std::max(std::min(wanted, affordable), blocks_per_full_seq * bytes_per_block);
+  }
+  const int64_t num_blocks = config_.kv_cache_memory_bytes / bytes_per_block;
+  if (num_blocks < 1) {
+    throw std::invalid_argument("kv_cache_memory_bytes must hold at least one KV block (" +
+                                std::to_string(bytes_per_block) + " bytes), got " +
+                                std::to_string(config_.kv_cache_memory_bytes));
+  }
+  block_pool_ = std::make_unique<BlockPool>(num_blocks);
+  kv_cache_ = std::make_unique<KvCache>(model_config.num_layers, num_blocks, config_.block_size,
+                                        model_config.num_kv_heads, model_config.head_dim);
+  SchedulerConfig scheduler_config;
+  scheduler_config.max_num_seqs = config_.max_num_seqs;
+  scheduler_config.max_num_batched_tokens = config_.max_num_batched_tokens;
+  scheduler_config.block_size = config_.block_size;
+  scheduler_ = std::make_unique<Scheduler>(scheduler_config, *block_pool_);
+}
+
+std::string EngineImpl::isa() const { return kernels::isa_name(kernels::active_isa()); }
+
+EngineStats EngineImpl::stats() const {
+  EngineStats stats;
+  stats.num_running = scheduler_->num_running();
+  stats.num_waiting = scheduler_->num_waiting();
+  stats.num_total_blocks = block_pool_->num_total_blocks();
+  stats.num_free_blocks = block_pool_->num_free_blocks();
+  stats.num_preemptions = scheduler_->num_preemptions();
+  return stats;
+}
+
+void EngineImpl::validate_prompt(const std::vector<int32_t>& prompt_token_ids,
+                                 const SamplingParams& params) const {
+  const int64_t vocab_size = model_->config().vocab_size;
+  if (prompt_token_ids.empty()) throw std::invalid_argument("the prompt must not be empty");
+  for (int32_t id : prompt_token_ids) {
+    if (id < 0 || id >= vocab_size) {
+      throw std::invalid_argument("prompt token id " + std::to_string(id) +
+                                  " is out of range [0, " + std::to_string(vocab_size) + ")");
+    }
+  }
+  const int64_t num_prompt = static_cast<int64_t>(prompt_token_ids.size());
+  if (num_prompt + params.max_tokens > config_.max_model_len) {
+    throw std::invalid_argument(
+        "prompt (" + std::to_string(num_prompt) + " tokens) + max_tokens (" +
+        std::to_string(params.max_tokens) + ") exceeds max_model_len (" +
+        std::to_string(config_.max_model_len) + ")");
+  }
+  const int64_t blocks_needed = scheduler_->blocks_for_tokens(num_prompt + params.max_tokens);
+  if (blocks_needed > block_pool_->num_total_blocks()) {
+    throw std::invalid_argument(
+        "prompt + max_tokens needs " + std::to_string(blocks_needed) +
+        " KV blocks but the whole pool has " + std::to_string(block_pool_->num_total_blocks()) +
+        "; raise kv_cache_memory_bytes or lower max_tokens");
+  }
+}
+
+AddRequestStatus EngineImpl::add_request(const std::string& request_id,
+                                         const std::vector<int32_t>& prompt_token_ids,
+                                         const SamplingParams& params) {
+  params.validate();
+  validate_prompt(prompt_token_ids, params);
+  if (scheduler_->contains(request_id)) return AddRequestStatus::kDuplicateId;
+  auto request = std::make_unique<Request>();
+  request->id = request_id;
+  request->prompt_token_ids = prompt_token_ids;
+  request->params = params;
+  request->rng.seed(params.seed.has_value() ? *params.seed : seed_rng_());
+  request->arrival_index = next_arrival_index_++;
+  request->max_total_tokens = static_cast<int64_t>(prompt_token_ids.size()) + params.max_tokens;
+  scheduler_->add_request(std::move(request));
+  return AddRequestStatus::kOk;
+}
+
+bool EngineImpl::abort_request(const std::string& request_id) {
+  return scheduler_->abort_request(request_id);
+}
+
+void EngineImpl::build_batch(const SchedulerOutput& output) {
+  ForwardBatch& batch = batch_;
+  batch.token_ids.clear();
+  batch.positions.clear();
+  batch.slot_mapping.clear();
+  batch.query_start.assign(1, 0);
+  batch.context_lens.clear();
+  batch.logits_rows.clear();
+  batch.max_blocks_per_seq = 1;
+  for (const ScheduledRequest& item : output.scheduled) {
+    batch.max_blocks_per_seq = std::max<int64_t>(
+        batch.max_blocks_per_seq, static_cast<int64_t>(item.request->block_table.size()));
+  }
+  batch.block_tables.assign(output.scheduled.size() * batch.max_blocks_per_seq, 0);
+  const int64_t block_size = config_.block_size;
+  for (size_t s = 0; s < output.scheduled.size(); ++s) {
+    const Request& request = *output.scheduled[s].request;
+    const int64_t begin = request.num_computed_tokens;
+    const int64_t end = begin + output.scheduled[s].num_new_tokens;
+    for (int64_t pos = begin; pos < end; ++pos) {
+      batch.token_ids.push_back(request.token_at(pos));
+      batch.positions.push_back(static_cast<int32_t>(pos));
+      batch.slot_mapping.push_back(
+          static_cast<int32_t>(request.block_table[pos / block_size] * block_size + pos % block_size));
+    }
+    batch.query_start.push_back(static_cast<int32_t>(batch.token_ids.size()));
+    batch.context_lens.push_back(static_cast<int32_t>(end));
+    std::copy(request.block_table.begin(), request.block_table.end(),
+              batch.block_tables.begin() + static_cast<int64_t>(s) * batch.max_blocks_per_seq);
+    if (output.scheduled[s].samples_token) {
+      batch.logits_rows.push_back(static_cast<int32_t>(batch.token_ids.size()) - 1);
+    }
+  }
+}
+
+void EngineImpl::append_token(Request& request, int32_t token, RequestOutput& out) const {
+  request.output_token_ids.push_back(token);
+  out.new_token_ids.push_back(token);
+  const SamplingParams& params = request.params;
+  const auto& eos = model_->config().eos_token_ids;
+  const int64_t num_output = static_cast<int64_t>(request.output_token_ids.size());
+  if (!params.ignore_eos && std::find(eos.begin(), eos.end(), token) != eos.end()) {
+    out.finish_reason = FinishReason::kStop;  // EOS: stop_token_id stays -1
+  } else if (std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(), token) !=
+             params.stop_token_ids.end()) {
+    out.finish_reason = FinishReason::kStop;
+    out.stop_token_id = token;
+  } else if (num_output >= params.max_tokens || request.num_tokens() >= config_.max_model_len) {
+    out.finish_reason = FinishReason::kLength;
+  }
+  out.finished = out.finish_reason != FinishReason::kNone;
+}
+
+std::vector<RequestOutput> EngineImpl::step() {
+  const SchedulerOutput output = scheduler_->schedule();
+  std::vector<RequestOutput> results;
+  if (output.empty()) return results;
+  build_batch(output);
+  model_->forward(*pool_, batch_, *kv_cache_, logits_);
+  scheduler_->on_step_done(output);
+
+  const int64_t vocab_size = model_->config().vocab_size;
+  int64_t logits_row = 0;
+  for (const ScheduledRequest& item : output.scheduled) {
+    if (!item.samples_token) continue;
+    Request& request = *item.request;
+    RequestOutput out;
+    out.request_id = request.id;
+    const int32_t token = sampler_.sample(logits_.data() + logits_row * vocab_size, vocab_size,
+                                          request.params, request.rng);
+    ++logits_row;
+    append_token(request, token, out);
+    if (out.finished) scheduler_->finish_request(&request);  // `request` is gone after this
+    results.push_back(std::move(out));
+  }
+  return results;
+}
+
+std::vector<float> EngineImpl::compute_prompt_logits(const std::vector<int32_t>& token_ids) {
+  SamplingParams params;
+  params.max_tokens = 1;
+  validate_prompt(token_ids, params);
+  const int64_t num_tokens = static_cast<int64_t>(token_ids.size());
+  const int64_t num_blocks = scheduler_->blocks_for_tokens(num_tokens);
+  if (!block_pool_->can_allocate(num_blocks)) {
+    throw std::runtime_error("compute_prompt_logits needs " + std::to_string(num_blocks) +
+                             " free KV blocks, the pool has " +
+                             std::to_string(block_pool_->num_free_blocks()));
+  }
+  std::vector<int32_t> blocks;
+  block_pool_->allocate(num_blocks, blocks);
+  ForwardBatch batch;
+  batch.max_blocks_per_seq = num_blocks;
+  batch.block_tables = blocks;
+  batch.query_start = {0, static_cast<int32_t>(num_tokens)};
+  batch.context_lens = {static_cast<int32_t>(num_tokens)};
+  const int64_t block_size = config_.block_size;
+  for (int64_t pos = 0; pos < num_tokens; ++pos) {
+    batch.token_ids.push_back(token_ids[pos]);
+    batch.positions.push_back(static_cast<int32_t>(pos));
+    batch.slot_mapping.push_back(
+        static_cast<int32_t>(blocks[pos / block_size] * block_size + pos % block_size));
+    batch.logits_rows.push_back(static_cast<int32_t>(pos));
+  }
+  std::vector<float> logits;
+  try {
+    model_->forward(*pool_, batch, *kv_cache_, logits);
+  } catch (...) {
+    block_pool_->release(blocks);
+    throw;
+  }
+  block_pool_->release(blocks);
+  return logits;
+}
+
+}  // namespace cadence

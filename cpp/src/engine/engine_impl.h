@@ -1,0 +1,61 @@
+// The Engine implementation: wires checkpoint -> model, block pool + KV cache,
+// scheduler and sampler together. See cadence/engine.h for the public contract.
+#pragma once
+
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cadence/engine.h"
+#include "kv/block_pool.h"
+#include "kv/kv_cache.h"
+#include "model/forward_batch.h"
+#include "model/llama_model.h"
+#include "sample/sampler.h"
+#include "sched/scheduler.h"
+#include "util/thread_pool.h"
+
+namespace cadence {
+
+class EngineImpl : public Engine {
+ public:
+  explicit EngineImpl(const EngineConfig& config);
+
+  AddRequestStatus add_request(const std::string& request_id,
+                               const std::vector<int32_t>& prompt_token_ids,
+                               const SamplingParams& params) override;
+  bool abort_request(const std::string& request_id) override;
+  std::vector<RequestOutput> step() override;
+  bool has_unfinished_requests() const override { return scheduler_->has_unfinished(); }
+  std::vector<float> compute_prompt_logits(const std::vector<int32_t>& token_ids) override;
+
+  const ModelConfig& model_config() const override { return model_->config(); }
+  const EngineConfig& config() const override { return config_; }
+  EngineStats stats() const override;
+  int64_t kv_cache_bytes() const override { return kv_cache_->size_bytes(); }
+  int64_t weight_bytes() const override { return model_->weight_bytes(); }
+  std::string isa() const override;
+  void check_invariants() const override { scheduler_->check_invariants(); }
+
+ private:
+  void validate_prompt(const std::vector<int32_t>& prompt_token_ids,
+                       const SamplingParams& params) const;
+  void build_batch(const SchedulerOutput& output);
+  // Appends `token` and decides whether the request is done.
+  void append_token(Request& request, int32_t token, RequestOutput& out) const;
+
+  EngineConfig config_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<BlockPool> block_pool_;
+  std::unique_ptr<KvCache> kv_cache_;
+  std::unique_ptr<Scheduler> scheduler_;
+  Sampler sampler_;
+  std::mt19937_64 seed_rng_;
+  int64_t next_arrival_index_ = 0;
+  ForwardBatch batch_;           // reused across steps
+  std::vector<float> logits_;    // reused across steps
+};
+
+}  // namespace cadence

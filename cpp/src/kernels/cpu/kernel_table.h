@@ -1,0 +1,112 @@
+// Internal to the CPU backend: the per-ISA table of single-threaded range kernels.
+//
+// Each ISA path (scalar, AVX2, AVX-512) fills one KernelTable with functions that work on a
+// range of rows / panels / work items and never touch the thread pool. ops_cpu.cc (baseline
+// flags) owns the threading: it splits the work, then calls the table of the active ISA.
+//
+// Why ranges and not whole ops: *_avx2.cc / *_avx512.cc are compiled with wider-ISA flags, so
+// any inline or template function they instantiate from a shared header (std::function,
+// std::vector, ...) could be emitted with AVX instructions and then picked by the linker for
+// baseline code too. Keeping the ISA files free of standard-library templates (plain loops
+// over raw pointers, only our own templates keyed on the ISA type) avoids that.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/isa.h"
+#include "kernels/ops.h"
+
+namespace cadence::kernels::cpu {
+
+// One GEMM call, C = A * W^T (+ bias), with W in the PackedWeight panel layout.
+struct GemmArgs {
+  const float* a = nullptr;
+  int64_t m = 0;
+  int64_t lda = 0;
+  const float* w_panels = nullptr;  // PackedWeight::panel(0)
+  int64_t n = 0;                    // rows of W = columns of C
+  int64_t k = 0;                    // columns of W = columns of A (> 0)
+  const float* bias = nullptr;      // n floats, or nullptr
+  float* c = nullptr;
+  int64_t ldc = 0;
+};
+
+// One paged_attention call.
+struct AttentionArgs {
+  const float* q = nullptr;
+  int64_t ld_q = 0;
+  int64_t num_heads = 0;
+  const AttentionBatch* batch = nullptr;
+  const PagedKvCache* cache = nullptr;
+  float scale = 1.0f;
+  float* out = nullptr;
+  int64_t ld_out = 0;
+};
+
+// A unit of attention work: query rows [row_begin, row_end) of sequence `seq` (absolute row
+// indices into q/out) times query heads [head_begin, head_end), all reading one kv head.
+// Every (row, head) pair is computed by the same instruction sequence whatever else is in
+// the item, so items can be cut any way without changing results.
+struct AttentionItem {
+  int64_t seq = 0;
+  int64_t kv_head = 0;
+  int64_t head_begin = 0;
+  int64_t head_end = 0;
+  int64_t row_begin = 0;
+  int64_t row_end = 0;
+};
+
+// Keys are consumed in chunks of this many positions, [c * 64, (c + 1) * 64); the
+// online-softmax rescale happens once per chunk. Chunk boundaries are fixed positions, so a
+// row's reduction order does not depend on the batch (nor on the cache block size).
+constexpr int64_t kAttentionKeyChunk = 64;
+// Upper bound on (row, head) pairs per AttentionItem (sizes the scratch buffer).
+constexpr int64_t kAttentionMaxPairs = 32;
+
+// Floats of scratch one attention_item call needs.
+inline int64_t attention_scratch_floats(int64_t head_dim, int64_t num_pairs) {
+  // acc[num_pairs][head_dim] + running max + running sum + scores[num_pairs][chunk]
+  return num_pairs * (head_dim + 2 + kAttentionKeyChunk) + 64;
+}
+
+struct KernelTable {
+  Isa isa;           // the instruction set the functions need
+  const char* name;  // for tests and benchmarks: "scalar", "avx2", "avx512", ...
+  // Rows [m_begin, m_end) of C for W panels [panel_begin, panel_end), full K.
+  void (*gemm_block)(const GemmArgs& args, int64_t m_begin, int64_t m_end, int64_t panel_begin,
+                     int64_t panel_end);
+  // Rows [row_begin, row_end) of rms_norm.
+  void (*rms_norm_rows)(const float* x, int64_t dim, int64_t ld_x, const float* weight, float eps,
+                        float* out, int64_t ld_out, int64_t row_begin, int64_t row_end);
+  // x[i] += y[i], i < num_elements.
+  void (*add)(float* x, const float* y, int64_t num_elements);
+  // Rows [row_begin, row_end) of silu_mul.
+  void (*silu_mul_rows)(const float* gate_up, int64_t inter, int64_t ld_gate_up, float* out,
+                        int64_t ld_out, int64_t row_begin, int64_t row_end);
+  // Tokens [row_begin, row_end) of rope_neox.
+  void (*rope_rows)(float* x, int64_t num_heads, int64_t head_dim, int64_t rot_dim, int64_t ld_x,
+                    const int32_t* positions, const float* cos_sin, int64_t row_begin,
+                    int64_t row_end);
+  // One attention work item; scratch holds attention_scratch_floats(head_dim, pairs) floats.
+  void (*attention_item)(const AttentionArgs& args, const AttentionItem& item, float* scratch);
+};
+
+// The table of one ISA path, or nullptr when this build does not contain that path.
+// Callers must also check cpu_supports(isa) before running it.
+const KernelTable* scalar_kernel_table();
+const KernelTable* avx2_kernel_table();
+const KernelTable* avx512_kernel_table();
+
+// Test-only: the AVX-512 algorithm emulated with pairs of AVX2 registers (needs AVX2), so
+// that machines without AVX-512 can test its code paths. nullptr without AVX2 in the build.
+const KernelTable* emulated_avx512_kernel_table();
+
+// Whether this CPU (and OS) can run the given path (ignores CADENCE_ISA). Defined in isa.cc.
+bool cpu_supports(Isa isa);
+
+// The table for `isa` if it is built and runnable here, else nullptr.
+const KernelTable* kernel_table(Isa isa);
+// The table of active_isa().
+const KernelTable& active_kernel_table();
+
+}  // namespace cadence::kernels::cpu

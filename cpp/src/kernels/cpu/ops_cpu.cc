@@ -1,0 +1,294 @@
+// The CPU backend of ops.h: picks the ISA table once (isa.cc), splits each op over the thread
+// pool and calls the table's single-threaded range kernels. Baseline flags only: no SIMD here.
+//
+// Work splits never change results: every output element belongs to exactly one range, and
+// the range kernels compute an element the same way whichever range it falls in.
+#include "kernels/cpu/ops_cpu.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace cadence::kernels {
+namespace cpu {
+namespace {
+
+// Below these sizes waking the workers (a few microseconds) costs more than it saves.
+constexpr int64_t kMinGemmFmasPerThread = 1 << 16;
+constexpr int64_t kMinFloatsPerThread = 1 << 13;
+constexpr int64_t kMinAttentionKeysPerThread = 1 << 11;
+// Row blocks of a GEMM split over M are multiples of every ISA's micro-tile height.
+constexpr int64_t kGemmRowAlign = 12;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Rows per chunk so that one chunk holds at least kMinFloatsPerThread floats of work.
+int64_t row_grain(int64_t floats_per_row) {
+  return std::max<int64_t>(1, ceil_div(kMinFloatsPerThread, std::max<int64_t>(1, floats_per_row)));
+}
+
+// Calls fn(item, cost) for every attention work item, in a fixed order: sequence, kv head,
+// head chunk, row chunk. cost ~ (visible keys) x heads, for load balancing.
+template <class Fn>
+void for_each_attention_item(const AttentionBatch& batch, int64_t num_kv_heads, int64_t group,
+                             int64_t heads_per_item, Fn&& fn) {
+  const int64_t rows_per_item = std::max<int64_t>(1, kAttentionMaxPairs / heads_per_item);
+  for (int64_t s = 0; s < batch.num_seqs; ++s) {
+    const int64_t q_begin = batch.query_start[s];
+    const int64_t q_end = batch.query_start[s + 1];
+    const int64_t row_offset = batch.context_lens[s] - q_end;  // position = row + offset
+    for (int64_t g = 0; g < num_kv_heads; ++g) {
+      for (int64_t h0 = g * group; h0 < (g + 1) * group; h0 += heads_per_item) {
+        const int64_t h1 = std::min((g + 1) * group, h0 + heads_per_item);
+        for (int64_t r0 = q_begin; r0 < q_end; r0 += rows_per_item) {
+          const int64_t r1 = std::min(q_end, r0 + rows_per_item);
+          int64_t num_keys = 0;
+          for (int64_t r = r0; r < r1; ++r) num_keys += std::max<int64_t>(0, r + row_offset + 1);
+          AttentionItem item;
+          item.seq = s;
+          item.kv_head = g;
+          item.head_begin = h0;
+          item.head_end = h1;
+          item.row_begin = r0;
+          item.row_end = r1;
+          // + 16: fixed per-item overhead (setup, output), keeps tiny items from being free.
+          fn(item, (num_keys + 16) * (h1 - h0));
+        }
+      }
+    }
+  }
+}
+
+// Per-thread attention scratch; grows once, then reused (no allocation in steady state).
+float* attention_scratch(int64_t num_floats) {
+  thread_local std::vector<float> scratch;
+  if (static_cast<int64_t>(scratch.size()) < num_floats) scratch.resize(num_floats);
+  return scratch.data();
+}
+
+}  // namespace
+
+const KernelTable* kernel_table(Isa isa) {
+  const KernelTable* table = nullptr;
+  switch (isa) {
+    case Isa::kScalar:
+      table = scalar_kernel_table();
+      break;
+    case Isa::kAvx2:
+      table = avx2_kernel_table();
+      break;
+    case Isa::kAvx512:
+      table = avx512_kernel_table();
+      break;
+  }
+  return table != nullptr && cpu_supports(isa) ? table : nullptr;
+}
+
+const KernelTable& active_kernel_table() {
+  static const KernelTable* table = kernel_table(active_isa());
+  return *table;
+}
+
+void gemm(const KernelTable& table, ThreadPool& pool, const float* a, int64_t m, int64_t lda,
+          const PackedWeight& w, const float* bias, float* c, int64_t ldc) {
+  const int64_t n = w.num_rows();
+  const int64_t k = w.num_cols();
+  if (m <= 0 || n <= 0) return;
+  if (k == 0) {  // empty chains: C = 0 (+ bias)
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = bias != nullptr ? 0.0f + bias[j] : 0.0f;
+    }
+    return;
+  }
+  GemmArgs args;
+  args.a = a;
+  args.m = m;
+  args.lda = lda;
+  args.w_panels = w.panel(0);
+  args.n = n;
+  args.k = k;
+  args.bias = bias;
+  args.c = c;
+  args.ldc = ldc;
+
+  const int64_t num_panels = w.num_panels();
+  const int64_t max_chunks = std::max<int64_t>(1, m * n * k / kMinGemmFmasPerThread);
+  const int64_t num_threads = std::min<int64_t>(pool.num_threads(), max_chunks);
+  // Split N (whole panels) across threads; when there are too few panels for that to balance,
+  // split M into row blocks as well. Never split K.
+  int64_t m_block = m;
+  if (num_panels < 4 * num_threads && m >= 2 * kGemmRowAlign) {
+    const int64_t num_m_blocks =
+        std::min(ceil_div(m, kGemmRowAlign), ceil_div(4 * num_threads, num_panels));
+    m_block = ceil_div(ceil_div(m, num_m_blocks), kGemmRowAlign) * kGemmRowAlign;
+  }
+  const int64_t num_units = ceil_div(m, m_block) * num_panels;
+  auto run_units = [&table, &args, m, m_block, num_panels](int64_t u_begin, int64_t u_end) {
+    for (int64_t u = u_begin; u < u_end;) {
+      const int64_t mb = u / num_panels;
+      const int64_t p0 = u % num_panels;
+      const int64_t p1 = std::min(num_panels, p0 + (u_end - u));
+      table.gemm_block(args, mb * m_block, std::min(m, (mb + 1) * m_block), p0, p1);
+      u += p1 - p0;
+    }
+  };
+  if (num_threads <= 1) {
+    run_units(0, num_units);
+  } else {
+    pool.parallel_for(num_units, run_units);
+  }
+}
+
+void rms_norm(const KernelTable& table, ThreadPool& pool, const float* x, int64_t num_rows,
+              int64_t dim, int64_t ld_x, const float* weight, float eps, float* out,
+              int64_t ld_out) {
+  pool.parallel_for_grain(num_rows, row_grain(dim), [&](int64_t r0, int64_t r1) {
+    table.rms_norm_rows(x, dim, ld_x, weight, eps, out, ld_out, r0, r1);
+  });
+}
+
+void add_inplace(const KernelTable& table, ThreadPool& pool, float* x, const float* y,
+                 int64_t num_elements) {
+  pool.parallel_for_grain(num_elements, kMinFloatsPerThread, [&](int64_t i0, int64_t i1) {
+    table.add(x + i0, y + i0, i1 - i0);
+  });
+}
+
+void silu_mul(const KernelTable& table, ThreadPool& pool, const float* gate_up, int64_t num_rows,
+              int64_t inter, int64_t ld_gate_up, float* out, int64_t ld_out) {
+  // exp makes an element ~4x the work of a plain elementwise op.
+  pool.parallel_for_grain(num_rows, row_grain(4 * inter), [&](int64_t r0, int64_t r1) {
+    table.silu_mul_rows(gate_up, inter, ld_gate_up, out, ld_out, r0, r1);
+  });
+}
+
+void rope_neox(const KernelTable& table, ThreadPool& pool, float* x, int64_t num_tokens,
+               int64_t num_heads, int64_t head_dim, int64_t rot_dim, int64_t ld_x,
+               const int32_t* positions, const float* cos_sin) {
+  pool.parallel_for_grain(num_tokens, row_grain(num_heads * rot_dim), [&](int64_t t0, int64_t t1) {
+    table.rope_rows(x, num_heads, head_dim, rot_dim, ld_x, positions, cos_sin, t0, t1);
+  });
+}
+
+void paged_attention(const KernelTable& table, ThreadPool& pool, const float* q, int64_t ld_q,
+                     int64_t num_heads, const AttentionBatch& batch, const PagedKvCache& cache,
+                     float scale, float* out, int64_t ld_out) {
+  const int64_t num_kv_heads = cache.num_kv_heads;
+  if (batch.num_seqs <= 0 || num_kv_heads <= 0 || num_heads <= 0) return;
+  const int64_t group = num_heads / num_kv_heads;
+  AttentionArgs args;
+  args.q = q;
+  args.ld_q = ld_q;
+  args.num_heads = num_heads;
+  args.batch = &batch;
+  args.cache = &cache;
+  args.scale = scale;
+  args.out = out;
+  args.ld_out = ld_out;
+
+  // Whole GQA groups per item (K/V read once for all heads of a kv head), unless that leaves
+  // too few items to keep the threads busy (decode of a few sequences): then one head each.
+  int64_t heads_per_item = std::min(group, kAttentionMaxPairs);
+  int64_t num_items = 0;
+  int64_t total_cost = 0;
+  for_each_attention_item(batch, num_kv_heads, group, heads_per_item,
+                          [&](const AttentionItem&, int64_t cost) {
+                            ++num_items;
+                            total_cost += cost;
+                          });
+  const int64_t max_threads = std::max<int64_t>(
+      1, total_cost * cache.head_dim / (kMinAttentionKeysPerThread * 64));
+  const int64_t num_threads = std::min<int64_t>(pool.num_threads(), max_threads);
+  if (num_threads > 1 && num_items < 4 * num_threads && heads_per_item > 1) {
+    heads_per_item = 1;
+    total_cost = 0;
+    for_each_attention_item(batch, num_kv_heads, group, heads_per_item,
+                            [&](const AttentionItem&, int64_t cost) { total_cost += cost; });
+  }
+  const int64_t scratch_floats = attention_scratch_floats(cache.head_dim, kAttentionMaxPairs);
+
+  // Thread t runs the items whose cost midpoint falls in the t-th of num_threads equal
+  // shares of the total cost: contiguous runs of items, balanced by keys visited.
+  auto run_share = [&](int64_t t_begin, int64_t t_end) {
+    float* scratch = attention_scratch(scratch_floats);
+    int64_t cost_before = 0;
+    for_each_attention_item(batch, num_kv_heads, group, heads_per_item,
+                            [&](const AttentionItem& item, int64_t cost) {
+                              const int64_t mid = cost_before + cost / 2;
+                              cost_before += cost;
+                              const int64_t owner =
+                                  std::min(num_threads - 1, mid * num_threads / total_cost);
+                              if (owner >= t_begin && owner < t_end) {
+                                table.attention_item(args, item, scratch);
+                              }
+                            });
+  };
+  if (num_threads <= 1) {
+    run_share(0, 1);
+  } else {
+    pool.parallel_for(num_threads, run_share);
+  }
+}
+
+}  // namespace cpu
+
+// --- ops.h: the active ISA ----------------------------------------------------------------
+
+void gemm(ThreadPool& pool, const float* a, int64_t m, int64_t lda, const PackedWeight& w,
+          const float* bias, float* c, int64_t ldc) {
+  cpu::gemm(cpu::active_kernel_table(), pool, a, m, lda, w, bias, c, ldc);
+}
+
+void rms_norm(ThreadPool& pool, const float* x, int64_t num_rows, int64_t dim, int64_t ld_x,
+              const float* weight, float eps, float* out, int64_t ld_out) {
+  cpu::rms_norm(cpu::active_kernel_table(), pool, x, num_rows, dim, ld_x, weight, eps, out,
+                ld_out);
+}
+
+void add_inplace(ThreadPool& pool, float* x, const float* y, int64_t num_elements) {
+  cpu::add_inplace(cpu::active_kernel_table(), pool, x, y, num_elements);
+}
+
+void silu_mul(ThreadPool& pool, const float* gate_up, int64_t num_rows, int64_t inter,
+              int64_t ld_gate_up, float* out, int64_t ld_out) {
+  cpu::silu_mul(cpu::active_kernel_table(), pool, gate_up, num_rows, inter, ld_gate_up, out,
+                ld_out);
+}
+
+void rope_neox(ThreadPool& pool, float* x, int64_t num_tokens, int64_t num_heads,
+               int64_t head_dim, int64_t rot_dim, int64_t ld_x, const int32_t* positions,
+               const float* cos_sin) {
+  cpu::rope_neox(cpu::active_kernel_table(), pool, x, num_tokens, num_heads, head_dim, rot_dim,
+                 ld_x, positions, cos_sin);
+}
+
+// Plain copies, no ISA table needed. A negative slot (padding token) is skipped.
+void write_kv_cache(ThreadPool& pool, const float* k, const float* v, int64_t num_tokens,
+                    int64_t ld_kv, const int32_t* slot_mapping, const PagedKvCache& cache) {
+  const int64_t head_dim = cache.head_dim;
+  const int64_t block_size = cache.block_size;
+  const int64_t row_bytes = head_dim * static_cast<int64_t>(sizeof(float));
+  const int64_t grain = cpu::row_grain(2 * cache.num_kv_heads * head_dim);
+  pool.parallel_for_grain(num_tokens, grain, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t slot = slot_mapping[t];
+      if (slot < 0) continue;
+      const int64_t block = slot / block_size;
+      const int64_t offset = slot % block_size;
+      for (int64_t h = 0; h < cache.num_kv_heads; ++h) {
+        const int64_t dst = ((block * cache.num_kv_heads + h) * block_size + offset) * head_dim;
+        std::memcpy(cache.k_cache + dst, k + t * ld_kv + h * head_dim, row_bytes);
+        std::memcpy(cache.v_cache + dst, v + t * ld_kv + h * head_dim, row_bytes);
+      }
+    }
+  });
+}
+
+void paged_attention(ThreadPool& pool, const float* q, int64_t ld_q, int64_t num_heads,
+                     const AttentionBatch& batch, const PagedKvCache& cache, float scale,
+                     float* out, int64_t ld_out) {
+  cpu::paged_attention(cpu::active_kernel_table(), pool, q, ld_q, num_heads, batch, cache, scale,
+                       out, ld_out);
+}
+
+}  // namespace cadence::kernels

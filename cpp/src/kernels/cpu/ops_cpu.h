@@ -1,0 +1,33 @@
+// The CPU ops of ops.h with an explicit ISA path, for tests and benchmarks that compare the
+// paths (the public ops use active_kernel_table()). Same contracts as ops.h.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cpu/kernel_table.h"
+#include "kernels/ops.h"
+
+namespace cadence::kernels::cpu {
+
+void gemm(const KernelTable& table, ThreadPool& pool, const float* a, int64_t m, int64_t lda,
+          const PackedWeight& w, const float* bias, float* c, int64_t ldc);
+
+void rms_norm(const KernelTable& table, ThreadPool& pool, const float* x, int64_t num_rows,
+              int64_t dim, int64_t ld_x, const float* weight, float eps, float* out,
+              int64_t ld_out);
+
+void add_inplace(const KernelTable& table, ThreadPool& pool, float* x, const float* y,
+                 int64_t num_elements);
+
+void silu_mul(const KernelTable& table, ThreadPool& pool, const float* gate_up, int64_t num_rows,
+              int64_t inter, int64_t ld_gate_up, float* out, int64_t ld_out);
+
+void rope_neox(const KernelTable& table, ThreadPool& pool, float* x, int64_t num_tokens,
+               int64_t num_heads, int64_t head_dim, int64_t rot_dim, int64_t ld_x,
+               const int32_t* positions, const float* cos_sin);
+
+void paged_attention(const KernelTable& table, ThreadPool& pool, const float* q, int64_t ld_q,
+                     int64_t num_heads, const AttentionBatch& batch, const PagedKvCache& cache,
+                     float scale, float* out, int64_t ld_out);
+
+}  // namespace cadence::kernels::cpu

@@ -1,0 +1,156 @@
+// Row-wise ops (rms_norm, add, silu_mul, rope_neox) and a vectorized exp, written once against
+// a SIMD traits type V and instantiated per ISA. Each row is processed by the same instruction
+// sequence whatever the row count, so per-row results do not depend on the batch.
+#pragma once
+
+#include <cstdint>
+
+namespace cadence::kernels::cpu::simd {
+
+// exp(x) for every lane, relative error about 2 ulp (< 3e-7) over the whole float range;
+// overflows to +inf above ~88.72, underflows through denormals to 0 below ~-103.9, NaN in NaN
+// out. exp(x) = 2^n * exp(r) with n = round(x / ln 2) and r = x - n ln 2 in [-ln2/2, ln2/2]
+// (ln 2 split in two for an exact first step), exp(r) by its degree-7 Taylor polynomial
+// (truncation error < 6e-9).
+template <class V>
+typename V::Reg exp(typename V::Reg x) {
+  using Reg = typename V::Reg;
+  // Clamp so that n stays in [-150, 128]; constants first so NaN passes through max/min.
+  x = V::min(V::set1(88.8f), V::max(V::set1(-104.0f), x));
+  const Reg n = V::round_nearest(V::mul(x, V::set1(1.44269504088896341f)));
+  Reg r = V::fmadd(n, V::set1(-0.693359375f), x);
+  r = V::fmadd(n, V::set1(2.12194440e-4f), r);
+  Reg p = V::set1(1.0f / 5040.0f);
+  p = V::fmadd(p, r, V::set1(1.0f / 720.0f));
+  p = V::fmadd(p, r, V::set1(1.0f / 120.0f));
+  p = V::fmadd(p, r, V::set1(1.0f / 24.0f));
+  p = V::fmadd(p, r, V::set1(1.0f / 6.0f));
+  p = V::fmadd(p, r, V::set1(0.5f));
+  p = V::fmadd(p, r, V::set1(1.0f));
+  p = V::fmadd(p, r, V::set1(1.0f));
+  return V::ldexp(p, n);
+}
+
+// Fixed-order sum of squares of one row: kW-lane partial sums in 4 interleaved registers
+// (for ILP), combined as (s0 + s1) + (s2 + s3), reduced by V::reduce_add, then the scalar
+// tail in ascending order. The order depends only on dim.
+template <class V>
+float sum_squares(const float* x, int64_t dim) {
+  using Reg = typename V::Reg;
+  constexpr int kW = V::kWidth;
+  Reg s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
+  int64_t i = 0;
+  for (; i + 4 * kW <= dim; i += 4 * kW) {
+    const Reg x0 = V::load(x + i), x1 = V::load(x + i + kW);
+    const Reg x2 = V::load(x + i + 2 * kW), x3 = V::load(x + i + 3 * kW);
+    s0 = V::fmadd(x0, x0, s0);
+    s1 = V::fmadd(x1, x1, s1);
+    s2 = V::fmadd(x2, x2, s2);
+    s3 = V::fmadd(x3, x3, s3);
+  }
+  for (; i + kW <= dim; i += kW) {
+    const Reg x0 = V::load(x + i);
+    s0 = V::fmadd(x0, x0, s0);
+  }
+  float sum = V::reduce_add(V::add(V::add(s0, s1), V::add(s2, s3)));
+  for (; i < dim; ++i) sum += x[i] * x[i];
+  return sum;
+}
+
+template <class V>
+void rms_norm_rows(const float* x, int64_t dim, int64_t ld_x, const float* weight, float eps,
+                   float* out, int64_t ld_out, int64_t row_begin, int64_t row_end) {
+  using Reg = typename V::Reg;
+  constexpr int kW = V::kWidth;
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const float* xr = x + r * ld_x;
+    float* orow = out + r * ld_out;
+    const float mean = sum_squares<V>(xr, dim) / static_cast<float>(dim);
+    // Same order as HF: (x * rsqrt(mean + eps)) * weight, all fp32.
+    const float inv = 1.0f / __builtin_sqrtf(mean + eps);
+    const Reg inv_v = V::set1(inv);
+    int64_t i = 0;
+    for (; i + kW <= dim; i += kW) {
+      V::store(orow + i, V::mul(V::mul(V::load(xr + i), inv_v), V::load(weight + i)));
+    }
+    for (; i < dim; ++i) orow[i] = (xr[i] * inv) * weight[i];
+  }
+}
+
+template <class V>
+void add(float* x, const float* y, int64_t num_elements) {
+  constexpr int kW = V::kWidth;
+  int64_t i = 0;
+  for (; i + 2 * kW <= num_elements; i += 2 * kW) {
+    V::store(x + i, V::add(V::load(x + i), V::load(y + i)));
+    V::store(x + i + kW, V::add(V::load(x + i + kW), V::load(y + i + kW)));
+  }
+  for (; i + kW <= num_elements; i += kW) V::store(x + i, V::add(V::load(x + i), V::load(y + i)));
+  for (; i < num_elements; ++i) x[i] += y[i];
+}
+
+// silu(g) * u with silu(g) = g / (1 + exp(-g)); the tail goes through a padded vector so
+// every element uses the same exp.
+template <class V>
+void silu_mul_rows(const float* gate_up, int64_t inter, int64_t ld_gate_up, float* out,
+                   int64_t ld_out, int64_t row_begin, int64_t row_end) {
+  using Reg = typename V::Reg;
+  constexpr int kW = V::kWidth;
+  const Reg one = V::set1(1.0f);
+  const Reg zero = V::zero();
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const float* gate = gate_up + r * ld_gate_up;
+    const float* up = gate + inter;
+    float* o = out + r * ld_out;
+    int64_t j = 0;
+    for (; j + kW <= inter; j += kW) {
+      const Reg g = V::load(gate + j);
+      const Reg e = exp<V>(V::sub(zero, g));
+      V::store(o + j, V::mul(V::div(g, V::add(one, e)), V::load(up + j)));
+    }
+    if (j < inter) {
+      float g_tail[kW] = {}, u_tail[kW] = {};
+      for (int64_t t = 0; j + t < inter; ++t) {
+        g_tail[t] = gate[j + t];
+        u_tail[t] = up[j + t];
+      }
+      const Reg g = V::load(g_tail);
+      const Reg e = exp<V>(V::sub(zero, g));
+      V::store(g_tail, V::mul(V::div(g, V::add(one, e)), V::load(u_tail)));
+      for (int64_t t = 0; j + t < inter; ++t) o[j + t] = g_tail[t];
+    }
+  }
+}
+
+// NeoX rotation of one head's first rot_dim elements, as HF computes it:
+//   out[i]        = x[i] * cos[i] - x[i + half] * sin[i]
+//   out[i + half] = x[i + half] * cos[i] + x[i] * sin[i]       (i < half = rot_dim / 2)
+// products rounded separately (no FMA) to match x * cos + rotate_half(x) * sin.
+template <class V>
+void rope_rows(float* x, int64_t num_heads, int64_t head_dim, int64_t rot_dim, int64_t ld_x,
+               const int32_t* positions, const float* cos_sin, int64_t row_begin,
+               int64_t row_end) {
+  using Reg = typename V::Reg;
+  constexpr int kW = V::kWidth;
+  const int64_t half = rot_dim / 2;
+  for (int64_t t = row_begin; t < row_end; ++t) {
+    const float* cs = cos_sin + static_cast<int64_t>(positions[t]) * rot_dim;
+    for (int64_t h = 0; h < num_heads; ++h) {
+      float* xh = x + t * ld_x + h * head_dim;
+      int64_t i = 0;
+      for (; i + kW <= half; i += kW) {
+        const Reg x1 = V::load(xh + i), x2 = V::load(xh + half + i);
+        const Reg c = V::load(cs + i), s = V::load(cs + half + i);
+        V::store(xh + i, V::sub(V::mul(x1, c), V::mul(x2, s)));
+        V::store(xh + half + i, V::add(V::mul(x2, c), V::mul(x1, s)));
+      }
+      for (; i < half; ++i) {
+        const float x1 = xh[i], x2 = xh[half + i], c = cs[i], s = cs[half + i];
+        xh[i] = x1 * c - x2 * s;
+        xh[half + i] = x2 * c + x1 * s;
+      }
+    }
+  }
+}
+
+}  // namespace cadence::kernels::cpu::simd

@@ -1,0 +1,91 @@
+// Every compute op the model runner uses, declared once and backend-neutral.
+//
+// Contracts shared by all ops:
+// - Activations are fp32, row-major, with an explicit row stride in elements.
+// - Ops never allocate on the hot path and never throw; the model runner checks shapes.
+// - `pool` spreads the work over the engine's threads; results do not depend on the
+//   thread count (every output element is computed by exactly one thread, in a fixed
+//   order), which is what makes greedy output batch- and thread-invariant.
+// The CPU implementations live in kernels/cpu/ and pick an ISA path at run time
+// (see isa.h); a CUDA backend implements the same declarations in cuda/.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "kernels/packed_weight.h"
+#include "util/thread_pool.h"
+
+namespace cadence::kernels {
+
+// C[m, n] = sum_k A[m, k] * W[n, k] (+ bias[n] when bias != nullptr).
+// A: m rows of w.num_cols() floats, row stride lda. C: m rows of w.num_rows() floats,
+// row stride ldc. C must not alias A.
+void gemm(ThreadPool& pool, const float* a, int64_t m, int64_t lda, const PackedWeight& w,
+          const float* bias, float* c, int64_t ldc);
+
+// out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight[:]. out may alias x.
+void rms_norm(ThreadPool& pool, const float* x, int64_t num_rows, int64_t dim, int64_t ld_x,
+              const float* weight, float eps, float* out, int64_t ld_out);
+
+// x[r, :] += y[r, :] for contiguous rows of `dim` floats.
+void add_inplace(ThreadPool& pool, float* x, const float* y, int64_t num_elements);
+
+// SwiGLU: out[r, j] = silu(gate_up[r, j]) * gate_up[r, inter + j] for j < inter,
+// where gate_up rows hold [gate | up] (2 * inter floats, row stride ld_gate_up).
+void silu_mul(ThreadPool& pool, const float* gate_up, int64_t num_rows, int64_t inter,
+              int64_t ld_gate_up, float* out, int64_t ld_out);
+
+// Rotary embedding, NeoX/HF layout: within each head, element i pairs with i + rot_dim/2
+// for i < rot_dim/2 (elements at and past rot_dim are left alone).
+// x: num_tokens rows, each num_heads * head_dim floats at row stride ld_x (rotated in place).
+// cos_sin: for position p, cos_sin[p * rot_dim + i] = cos(p * inv_freq[i]) and
+// cos_sin[p * rot_dim + rot_dim/2 + i] = sin(p * inv_freq[i]), i < rot_dim/2.
+void rope_neox(ThreadPool& pool, float* x, int64_t num_tokens, int64_t num_heads,
+               int64_t head_dim, int64_t rot_dim, int64_t ld_x, const int32_t* positions,
+               const float* cos_sin);
+
+// Paged KV cache of one layer. Block b, kv head h, slot s (0 <= s < block_size) holds
+//   k_cache[((b * num_kv_heads + h) * block_size + s) * head_dim + d]
+// and the same for v_cache, i.e. [num_blocks][num_kv_heads][block_size][head_dim]:
+// keys of one head inside a block are contiguous rows.
+struct PagedKvCache {
+  float* k_cache = nullptr;
+  float* v_cache = nullptr;
+  int64_t num_blocks = 0;
+  int64_t block_size = 0;  // tokens per block
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;
+};
+
+// Writes the keys/values of num_tokens new tokens into the cache. Token t goes to slot
+// slot_mapping[t] = block_id * block_size + offset_in_block. k and v rows hold
+// num_kv_heads * head_dim floats at row stride ld_kv.
+void write_kv_cache(ThreadPool& pool, const float* k, const float* v, int64_t num_tokens,
+                    int64_t ld_kv, const int32_t* slot_mapping, const PagedKvCache& cache);
+
+// The sequences of one batch, as seen by attention. Sequence s owns query rows
+// [query_start[s], query_start[s + 1]); those are its newest tokens, whose keys and values
+// are already in the cache. Its cache holds context_lens[s] tokens (query tokens
+// included) in blocks block_tables[s * max_blocks_per_seq + i], i = token / block_size.
+//
+//   seq s:  |<------------- context_lens[s] ------------->|
+//           [ cached earlier tokens ........ | query rows ]
+//   query row r sits at position context_lens[s] - (query_start[s+1] - r) and attends
+//   causally to positions 0 ..= its own.
+struct AttentionBatch {
+  int64_t num_seqs = 0;
+  const int32_t* query_start = nullptr;  // num_seqs + 1 entries
+  const int32_t* context_lens = nullptr;
+  const int32_t* block_tables = nullptr;
+  int64_t max_blocks_per_seq = 0;
+};
+
+// Grouped-query attention over the paged cache: query head h reads kv head
+// h / (num_heads / num_kv_heads). q: rows of num_heads * head_dim floats (stride ld_q);
+// out: rows of num_heads * head_dim floats (stride ld_out). scale multiplies q·k.
+void paged_attention(ThreadPool& pool, const float* q, int64_t ld_q, int64_t num_heads,
+                     const AttentionBatch& batch, const PagedKvCache& cache, float scale,
+                     float* out, int64_t ld_out);
+
+}  // namespace cadence::kernels

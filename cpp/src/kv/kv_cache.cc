@@ -1,0 +1,38 @@
+#include "kv/kv_cache.h"
+
+#include <cstdlib>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+namespace cadence {
+
+void KvCache::FreeDeleter::operator()(float* p) const { std::free(p); }
+
+KvCache::KvCache(int64_t num_layers, int64_t num_blocks, int64_t block_size,
+                 int64_t num_kv_heads, int64_t head_dim)
+    : num_blocks_(num_blocks), block_size_(block_size) {
+  const int64_t floats_per_layer_side = num_blocks * num_kv_heads * block_size * head_dim;
+  size_bytes_ = bytes_per_block(num_layers, block_size, num_kv_heads, head_dim) * num_blocks;
+  // malloc (not calloc/new[]) so untouched pages stay uncommitted; every slot is written
+  // by write_kv_cache before attention reads it.
+  void* memory = std::malloc(static_cast<size_t>(size_bytes_));
+  if (memory == nullptr) {
+    throw std::runtime_error("cannot allocate the KV cache: " + std::to_string(size_bytes_) +
+                             " bytes");
+  }
+  storage_.reset(static_cast<float*>(memory));
+  float* base = storage_.get();
+  for (int64_t l = 0; l < num_layers; ++l) {
+    kernels::PagedKvCache layer;
+    layer.k_cache = base + (2 * l) * floats_per_layer_side;
+    layer.v_cache = base + (2 * l + 1) * floats_per_layer_side;
+    layer.num_blocks = num_blocks;
+    layer.block_size = block_size;
+    layer.num_kv_heads = num_kv_heads;
+    layer.head_dim = head_dim;
+    layers_.push_back(layer);
+  }
+}
+
+}  // namespace cadence

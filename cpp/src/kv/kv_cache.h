@@ -1,0 +1,39 @@
+// The memory of the paged KV cache: for each layer a key and a value array laid out as
+// kernels::PagedKvCache describes ([num_blocks][num_kv_heads][block_size][head_dim] fp32).
+// Allocated once; pages are touched (and so committed by the OS) only when used.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "kernels/ops.h"
+
+namespace cadence {
+
+class KvCache {
+ public:
+  KvCache(int64_t num_layers, int64_t num_blocks, int64_t block_size, int64_t num_kv_heads,
+          int64_t head_dim);
+
+  static int64_t bytes_per_block(int64_t num_layers, int64_t block_size, int64_t num_kv_heads,
+                                 int64_t head_dim) {
+    return 2 * num_layers * block_size * num_kv_heads * head_dim * static_cast<int64_t>(sizeof(float));
+  }
+  const kernels::PagedKvCache& layer(int64_t layer_index) const { return layers_[layer_index]; }
+  int64_t num_blocks() const { return num_blocks_; }
+  int64_t block_size() const { return block_size_; }
+  int64_t size_bytes() const { return size_bytes_; }
+
+ private:
+  struct FreeDeleter {
+    void operator()(float* p) const;
+  };
+  std::unique_ptr<float, FreeDeleter> storage_;
+  std::vector<kernels::PagedKvCache> layers_;
+  int64_t num_blocks_ = 0;
+  int64_t block_size_ = 0;
+  int64_t size_bytes_ = 0;
+};
+
+}  // namespace cadence

@@ -1,0 +1,35 @@
+// A GGUF file seen as a checkpoint with HF tensor names.
+//
+// llama.cpp's converter permutes the rows of q_proj/k_proj of "llama" models so that its
+// interleaved RoPE matches HF's half-split RoPE; read_float undoes that permutation so
+// the runtime uses one RoPE layout for every format (as transformers does).
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+
+#include "model/checkpoint.h"
+#include "model/gguf_file.h"
+
+namespace cadence {
+
+class GgufCheckpoint : public Checkpoint {
+ public:
+  explicit GgufCheckpoint(const std::string& path);
+
+  std::vector<float> read_float(const std::string& name,
+                                const std::vector<int64_t>& expected_shape) const override;
+  const GgufFile& gguf() const { return *gguf_; }
+
+ private:
+  std::unique_ptr<GgufFile> gguf_;
+  int64_t num_heads_ = 0;
+  int64_t num_kv_heads_ = 0;
+  bool rope_rows_permuted_ = false;
+};
+
+// "blk.3.attn_q.weight" -> "model.layers.3.self_attn.q_proj.weight"; "" when unknown.
+std::string gguf_to_hf_tensor_name(const std::string& gguf_name);
+
+}  // namespace cadence

@@ -1,0 +1,124 @@
+#include <cmath>
+#include <stdexcept>
+
+#include "cadence/model_config.h"
+#include "model/gguf_file.h"
+
+namespace cadence {
+
+namespace {
+
+void require_positive(int64_t value, const char* name) {
+  if (value <= 0) {
+    throw std::invalid_argument(std::string("model config: ") + name + " must be > 0, got " +
+                                std::to_string(value));
+  }
+}
+
+}  // namespace
+
+const std::vector<std::string>& ModelConfig::supported_architectures() {
+  static const std::vector<std::string> kArchitectures = {
+      "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"};
+  return kArchitectures;
+}
+
+void ModelConfig::finalize() {
+  bool supported = false;
+  for (const auto& name : supported_architectures()) supported |= name == architecture;
+  if (!supported) {
+    std::string names;
+    for (const auto& name : supported_architectures()) names += (names.empty() ? "" : ", ") + name;
+    throw std::invalid_argument("unsupported architecture '" + architecture +
+                                "'; supported: " + names);
+  }
+  require_positive(vocab_size, "vocab_size");
+  require_positive(hidden_size, "hidden_size");
+  require_positive(intermediate_size, "intermediate_size");
+  require_positive(num_layers, "num_hidden_layers");
+  require_positive(num_heads, "num_attention_heads");
+  if (num_kv_heads == 0) num_kv_heads = num_heads;
+  require_positive(num_kv_heads, "num_key_value_heads");
+  if (num_heads % num_kv_heads != 0) {
+    throw std::invalid_argument("model config: num_attention_heads (" + std::to_string(num_heads) +
+                                ") must be a multiple of num_key_value_heads (" +
+                                std::to_string(num_kv_heads) + ")");
+  }
+  if (head_dim == 0) {
+    if (hidden_size % num_heads != 0) {
+      throw std::invalid_argument("model config: hidden_size is not a multiple of num_heads");
+    }
+    head_dim = hidden_size / num_heads;
+  }
+  if (head_dim % 2 != 0) throw std::invalid_argument("model config: head_dim must be even");
+  require_positive(max_position_embeddings, "max_position_embeddings");
+  if (!(rope_theta > 0)) throw std::invalid_argument("model config: rope_theta must be > 0");
+  const std::string& type = rope_scaling.type;
+  if (type != "default" && type != "linear" && type != "llama3") {
+    throw std::invalid_argument("model config: rope_scaling type '" + type +
+                                "' is not supported (supported: default, linear, llama3)");
+  }
+  if ((type == "linear" || type == "llama3") && !(rope_scaling.factor > 0)) {
+    throw std::invalid_argument("model config: rope_scaling factor must be > 0");
+  }
+}
+
+ModelConfig load_gguf_model_config(const std::string& path) {
+  const GgufFile gguf(path);
+  const std::string arch = gguf.get_string("general.architecture");
+  ModelConfig config;
+  if (arch == "llama") {
+    config.architecture = "LlamaForCausalLM";
+  } else if (arch == "qwen2") {
+    config.architecture = "Qwen2ForCausalLM";
+    config.attention_bias = true;
+  } else {
+    throw std::runtime_error(path + ": GGUF architecture '" + arch +
+                             "' is not supported (supported: llama, qwen2)");
+  }
+  const std::string p = arch + ".";
+  config.hidden_size = gguf.get_int(p + "embedding_length");
+  config.intermediate_size = gguf.get_int(p + "feed_forward_length");
+  config.num_layers = gguf.get_int(p + "block_count");
+  config.num_heads = gguf.get_int(p + "attention.head_count");
+  config.num_kv_heads = gguf.find(p + "attention.head_count_kv") != nullptr
+                            ? gguf.get_int(p + "attention.head_count_kv")
+                            : config.num_heads;
+  config.rms_norm_eps = gguf.get_float(p + "attention.layer_norm_rms_epsilon");
+  config.rope_theta = gguf.find(p + "rope.freq_base") ? gguf.get_float(p + "rope.freq_base")
+                                                      : 10000.0;
+  config.max_position_embeddings = gguf.get_int(p + "context_length");
+  if (gguf.find(p + "attention.key_length") != nullptr) {
+    config.head_dim = gguf.get_int(p + "attention.key_length");
+  }
+  if (const GgufValue* type = gguf.find(p + "rope.scaling.type")) {
+    if (type->string_value == "linear") {
+      config.rope_scaling.type = "linear";
+      config.rope_scaling.factor = gguf.get_float(p + "rope.scaling.factor");
+    } else if (type->string_value != "none") {
+      throw std::runtime_error(path + ": rope scaling '" + type->string_value +
+                               "' in GGUF metadata is not supported (supported: none, linear)");
+    }
+  }
+  for (const GgufTensorInfo& info : gguf.tensor_infos()) {
+    if (info.name == "rope_freqs.weight") {
+      throw std::runtime_error(path + ": per-dimension rope_freqs (Llama-3.1 scaling in GGUF) "
+                                      "is not supported yet; load the HF checkpoint instead");
+    }
+  }
+  if (const GgufValue* tokens = gguf.find("tokenizer.ggml.tokens")) {
+    config.vocab_size = tokens->array_length;
+  }
+  if (gguf.find(p + "vocab_size") != nullptr) config.vocab_size = gguf.get_int(p + "vocab_size");
+  bool has_output = false;
+  for (const GgufTensorInfo& info : gguf.tensor_infos()) has_output |= info.name == "output.weight";
+  config.tie_word_embeddings = !has_output;
+  if (gguf.find("tokenizer.ggml.eos_token_id") != nullptr) {
+    config.eos_token_ids.push_back(
+        static_cast<int32_t>(gguf.get_int("tokenizer.ggml.eos_token_id")));
+  }
+  config.finalize();
+  return config;
+}
+
+}  // namespace cadence

@@ -1,0 +1,83 @@
+// Continuous batching: each step spends one token budget over the running requests
+// (oldest first: a decode token each, or the next prefill chunk) and then admits waiting
+// requests in arrival order. Prefill chunks and decode tokens share one batch.
+//
+// Memory policy: a request holds blocks for exactly the tokens it has computed or is
+// computing this step. When the pool cannot cover a running request's next tokens, the
+// newest running request is preempted by recompute (all its blocks freed, its progress
+// reset, put back at the head of the waiting queue) until it can — possibly the request
+// itself, which then waits. Admission never preempts.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "kv/block_pool.h"
+#include "sched/request.h"
+
+namespace cadence {
+
+struct SchedulerConfig {
+  int64_t max_num_seqs = 256;            // running requests at once, >= 1
+  int64_t max_num_batched_tokens = 2048;  // tokens computed per step, >= 1
+  int64_t block_size = 16;               // tokens per block, >= 1
+};
+
+struct ScheduledRequest {
+  Request* request = nullptr;
+  int64_t num_new_tokens = 0;  // positions [num_computed_tokens, + num_new_tokens)
+  // True when this chunk reaches the request's last known token, so a token is sampled.
+  bool samples_token = false;
+};
+
+struct SchedulerOutput {
+  std::vector<ScheduledRequest> scheduled;
+  int64_t num_batched_tokens = 0;
+  int64_t num_preempted = 0;
+  bool empty() const { return scheduled.empty(); }
+};
+
+class Scheduler {
+ public:
+  Scheduler(const SchedulerConfig& config, BlockPool& pool);
+
+  int64_t blocks_for_tokens(int64_t num_tokens) const {
+    return (num_tokens + config_.block_size - 1) / config_.block_size;
+  }
+  void add_request(std::unique_ptr<Request> request);
+  bool contains(const std::string& request_id) const { return requests_.count(request_id) != 0; }
+  // Removes an unfinished request and frees its blocks. False when unknown.
+  bool abort_request(const std::string& request_id);
+
+  SchedulerOutput schedule();
+  // After the model ran: advances num_computed_tokens of every scheduled request.
+  void on_step_done(const SchedulerOutput& output);
+  // Frees the blocks of a finished request and forgets it.
+  void finish_request(Request* request);
+
+  int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
+  int64_t num_waiting() const { return static_cast<int64_t>(waiting_.size()); }
+  bool has_unfinished() const { return !requests_.empty(); }
+  int64_t num_preemptions() const { return num_preemptions_; }
+
+  // Throws std::logic_error when running/waiting/blocks bookkeeping disagree, on top of
+  // the pool's own invariant check.
+  void check_invariants() const;
+
+ private:
+  void preempt(Request* request);
+  void remove_from_queues(Request* request);
+
+  SchedulerConfig config_;
+  BlockPool& pool_;
+  std::unordered_map<std::string, std::unique_ptr<Request>> requests_;
+  std::vector<Request*> running_;  // admission order, oldest first
+  std::deque<Request*> waiting_;
+  int64_t num_preemptions_ = 0;
+};
+
+}  // namespace cadence

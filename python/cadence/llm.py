@@ -1,0 +1,226 @@
+"""The offline API: ``LLM(model=...).generate(prompts, sampling_params)`` as in vLLM."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from cadence import _core
+from cadence.engine.llm_engine import LLMEngine
+from cadence.logger import get_logger
+from cadence.model_config import load_model_config
+from cadence.model_source import ModelSource, resolve_model
+from cadence.outputs import RequestOutput
+from cadence.sampling_params import SamplingParams
+from cadence.tokenizer_loader import load_tokenizer
+
+logger = get_logger(__name__)
+
+PromptType = str | dict[str, Any]
+
+_SUPPORTED_DTYPES = ("auto", "float32")
+_SUPPORTED_DEVICES = ("auto", "cpu")
+
+
+def _check_positive_int(name: str, value: Any, allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+class LLM:
+    """An LLM for offline inference.
+
+    Args:
+        model: HF model directory, .gguf file, or hub id present in the local HF cache;
+            None = the default model (SmolLM2-135M-Instruct, Q4_1 GGUF).
+        tokenizer: a tokenizer directory to use instead of the model's own.
+        dtype: "auto" or "float32" (weights are converted to fp32 for the CPU kernels).
+        max_model_len: context length (prompt + output); default the model's maximum
+            (capped by its sliding window, which this engine does not implement yet).
+        seed: seeds the RNG that draws seeds for requests without their own.
+        max_num_seqs: requests computed together per step.
+        max_num_batched_tokens: tokens computed per step (prefill is chunked to fit).
+        kv_cache_memory_bytes: KV-cache size; None = derived from free RAM.
+        block_size: tokens per KV-cache block.
+        num_threads: CPU threads for the kernels; None = all cores.
+        device: "auto" or "cpu"; this build has no GPU backend.
+        revision: the snapshot to use when ``model`` is a hub id in the HF cache.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        tokenizer: str | None = None,
+        dtype: str = "auto",
+        max_model_len: int | None = None,
+        seed: int = 0,
+        max_num_seqs: int = 256,
+        max_num_batched_tokens: int = 2048,
+        kv_cache_memory_bytes: int | None = None,
+        block_size: int = 16,
+        num_threads: int | None = None,
+        device: str = "auto",
+        revision: str | None = None,
+    ) -> None:
+        started = time.perf_counter()
+        if dtype not in _SUPPORTED_DTYPES:
+            raise ValueError(
+                f"dtype {dtype!r} is not supported; supported: {', '.join(_SUPPORTED_DTYPES)}"
+            )
+        if device not in _SUPPORTED_DEVICES:
+            raise ValueError(
+                f"device {device!r} is not available: this build of cadence has the CPU "
+                "backend only (CADENCE_CUDA=OFF); use device='cpu' or 'auto'"
+            )
+        for name, value in (
+            ("max_model_len", max_model_len),
+            ("max_num_seqs", max_num_seqs),
+            ("max_num_batched_tokens", max_num_batched_tokens),
+            ("kv_cache_memory_bytes", kv_cache_memory_bytes),
+            ("block_size", block_size),
+            ("num_threads", num_threads),
+        ):
+            _check_positive_int(name, value)
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+            raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+
+        source = resolve_model(model, revision)
+        model_config, sliding_window = load_model_config(source)
+        limit = model_config.max_position_embeddings
+        if sliding_window is not None and sliding_window < limit:
+            limit = sliding_window  # within the window, full attention is exact
+        if max_model_len is not None and max_model_len > limit:
+            reason = "sliding window" if limit == sliding_window else "max_position_embeddings"
+            raise ValueError(f"max_model_len must be <= {limit} (the model's {reason}), "
+                             f"got {max_model_len}")
+
+        config = _core.EngineConfig()
+        config.model_path = source.path
+        config.model_config = model_config
+        config.block_size = block_size
+        config.kv_cache_memory_bytes = kv_cache_memory_bytes or 0
+        config.max_num_seqs = max_num_seqs
+        config.max_num_batched_tokens = max_num_batched_tokens
+        config.max_model_len = max_model_len or limit
+        config.num_threads = num_threads or 0
+        config.seed = seed
+        tokenizer_obj = load_tokenizer(source, tokenizer)
+        try:
+            core = _core.Engine(config)
+        except RuntimeError as error:
+            raise ValueError(f"cannot load model {source.name}: {error}") from error
+        self.llm_engine = LLMEngine(core, tokenizer_obj, source.name)
+        self._log_summary(source, core, time.perf_counter() - started)
+
+    @staticmethod
+    def _log_summary(source: ModelSource, core: _core.Engine, seconds: float) -> None:
+        config = core.config
+        stats = core.stats()
+        logger.info(
+            "cadence ready in %.1fs: model=%s (%s), dtype=float32, weights=%.0f MiB, "
+            "KV cache=%d blocks x %d tokens (%.0f MiB), max_model_len=%d, threads=%d, isa=%s",
+            seconds,
+            source.name,
+            os.path.basename(source.path) if source.is_gguf else core.model_config.architecture,
+            core.weight_bytes / 2**20,
+            stats.num_total_blocks,
+            config.block_size,
+            core.kv_cache_bytes / 2**20,
+            config.max_model_len,
+            config.num_threads,
+            core.isa,
+        )
+
+    def get_tokenizer(self):
+        return self.llm_engine.tokenizer
+
+    def _to_prompt(self, prompt: Any) -> tuple[str | None, list[int]]:
+        engine = self.llm_engine
+        if isinstance(prompt, str):
+            return prompt, engine.tokenize(prompt)
+        if isinstance(prompt, dict):
+            if "prompt_token_ids" in prompt:
+                ids = prompt["prompt_token_ids"]
+                if not isinstance(ids, (list, tuple)) or not all(
+                    isinstance(t, int) and not isinstance(t, bool) for t in ids
+                ):
+                    raise ValueError("prompt_token_ids must be a list of ints")
+                for token_id in ids:
+                    if not 0 <= token_id < engine.vocab_size:
+                        raise ValueError(
+                            f"prompt token id {token_id} is out of range [0, {engine.vocab_size})"
+                        )
+                return prompt.get("prompt"), list(ids)
+            if "prompt" in prompt and isinstance(prompt["prompt"], str):
+                return prompt["prompt"], engine.tokenize(prompt["prompt"])
+            raise ValueError("a prompt dict needs 'prompt' (str) or 'prompt_token_ids' (list)")
+        raise ValueError(
+            f"a prompt must be a str or a dict with 'prompt' or 'prompt_token_ids', got "
+            f"{type(prompt).__name__}"
+        )
+
+    def generate(
+        self,
+        prompts: PromptType | Sequence[PromptType],
+        sampling_params: SamplingParams | Sequence[SamplingParams] | None = None,
+        use_tqdm: bool = True,
+    ) -> list[RequestOutput]:
+        """Generates for every prompt; returns RequestOutputs in input order."""
+        if isinstance(prompts, (str, dict)):
+            prompts = [prompts]
+        prompts = list(prompts)
+        if sampling_params is None:
+            sampling_params = SamplingParams()
+        if isinstance(sampling_params, SamplingParams):
+            params_list = [sampling_params] * len(prompts)
+        else:
+            params_list = list(sampling_params)
+            if len(params_list) != len(prompts):
+                raise ValueError(
+                    f"sampling_params has {len(params_list)} entries for {len(prompts)} prompts"
+                )
+        for params in params_list:
+            if not isinstance(params, SamplingParams):
+                raise ValueError(f"sampling_params must be SamplingParams, got {params!r}")
+        parsed = [self._to_prompt(p) for p in prompts]
+
+        engine = self.llm_engine
+        request_ids: list[str] = []
+        try:
+            for (text, token_ids), params in zip(parsed, params_list, strict=True):
+                request_id = engine.next_request_id()
+                engine.add_request(request_id, text, token_ids, params)
+                request_ids.append(request_id)
+            finished = self._run_to_completion(len(request_ids), use_tqdm)
+        except BaseException:
+            for request_id in request_ids:
+                engine.abort_request(request_id)
+            raise
+        return [finished[request_id] for request_id in request_ids]
+
+    def _run_to_completion(self, num_requests: int, use_tqdm: bool) -> dict[str, RequestOutput]:
+        engine = self.llm_engine
+        finished: dict[str, RequestOutput] = {}
+        progress = None
+        if use_tqdm and num_requests > 0:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=num_requests, desc="Processed prompts", dynamic_ncols=True)
+        started = time.perf_counter()
+        num_output_tokens = 0
+        while engine.has_unfinished_requests():
+            for output in engine.step():
+                if output.finished:
+                    finished[output.request_id] = output
+                    num_output_tokens += len(output.outputs[0].token_ids)
+                    if progress is not None:
+                        elapsed = max(time.perf_counter() - started, 1e-9)
+                        progress.set_postfix_str(f"output {num_output_tokens / elapsed:.1f} tok/s")
+                        progress.update(1)
+        if progress is not None:
+            progress.close()
+        return finished

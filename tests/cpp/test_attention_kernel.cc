@@ -1,0 +1,266 @@
+// paged_attention tests: GQA over a paged cache with shuffled (non-contiguous) block tables,
+// several sequences mixing decode, full prefill and chunked prefill, block sizes 16, 5 and 80
+// (> the 64-key chunk), head_dim not a multiple of the SIMD width, and heads per kv head above
+// the per-item pair limit. Every runnable ISA path is checked against a double-precision
+// reference, and the bitwise invariance contracts are checked: a row's output must not depend
+// on the thread count, on the other sequences in the batch, or on how many of its sequence's
+// query rows are in the batch (chunked prefill).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/ops_cpu.h"
+#include "kernels/ops.h"
+#include "kernel_test_util.h"
+#include "test_harness.h"
+
+using cadence::ThreadPool;
+using cadence::kernels::AttentionBatch;
+using cadence::kernels::PagedKvCache;
+using cadence::kernels::cpu::KernelTable;
+using cadence_test::Rng;
+namespace cpu = cadence::kernels::cpu;
+
+namespace {
+
+constexpr double kEps = 1.0 / (1 << 24);
+
+struct SeqSpec {
+  int32_t context_len;
+  int32_t num_queries;  // the newest tokens of the sequence
+};
+
+struct AttnCase {
+  int64_t num_heads, num_kv_heads, head_dim, block_size;
+  std::vector<SeqSpec> seqs;
+};
+
+// A filled cache plus the queries of every sequence (rows in sequence order).
+struct AttnFixture {
+  AttnCase spec;
+  std::vector<float> k_cache, v_cache;
+  PagedKvCache cache;
+  std::vector<int32_t> block_tables;  // [num_seqs][max_blocks_per_seq], -1 padded
+  int64_t max_blocks_per_seq = 0;
+  std::vector<float> q;  // rows of num_heads * head_dim, stride ld_q
+  int64_t ld_q = 0;
+  std::vector<int32_t> seq_row_begin;  // first q row of each sequence
+
+  AttnFixture(const AttnCase& c, uint64_t seed) : spec(c) {
+    Rng rng(seed);
+    int64_t num_used_blocks = 0;
+    for (const SeqSpec& s : c.seqs) {
+      max_blocks_per_seq =
+          std::max<int64_t>(max_blocks_per_seq, (s.context_len + c.block_size - 1) / c.block_size);
+      num_used_blocks += (s.context_len + c.block_size - 1) / c.block_size;
+    }
+    max_blocks_per_seq += 2;
+    const int64_t num_blocks = num_used_blocks + 3;
+    // Shuffled block ids: tables are non-contiguous and interleaved between sequences.
+    std::vector<int32_t> ids(num_blocks);
+    std::iota(ids.begin(), ids.end(), 0);
+    for (int64_t i = num_blocks - 1; i > 0; --i) std::swap(ids[i], ids[rng.next() % (i + 1)]);
+    const int64_t block_floats = c.num_kv_heads * c.block_size * c.head_dim;
+    // Everything not holding a token is NaN: reading it would poison the output.
+    k_cache.assign(num_blocks * block_floats, NAN);
+    v_cache.assign(num_blocks * block_floats, NAN);
+    block_tables.assign(c.seqs.size() * max_blocks_per_seq, -1);
+    int64_t next_id = 0, num_rows = 0;
+    for (size_t s = 0; s < c.seqs.size(); ++s) {
+      for (int64_t t = 0; t < c.seqs[s].context_len; ++t) {
+        if (t % c.block_size == 0) block_tables[s * max_blocks_per_seq + t / c.block_size] = ids[next_id++];
+        const int64_t block = block_tables[s * max_blocks_per_seq + t / c.block_size];
+        for (int64_t h = 0; h < c.num_kv_heads; ++h) {
+          const int64_t base = ((block * c.num_kv_heads + h) * c.block_size + t % c.block_size) * c.head_dim;
+          for (int64_t d = 0; d < c.head_dim; ++d) {
+            k_cache[base + d] = rng.uniform(-1.0f, 1.0f);
+            v_cache[base + d] = rng.uniform(-1.0f, 1.0f);
+          }
+        }
+      }
+      seq_row_begin.push_back(static_cast<int32_t>(num_rows));
+      num_rows += c.seqs[s].num_queries;
+    }
+    cache.k_cache = k_cache.data();
+    cache.v_cache = v_cache.data();
+    cache.num_blocks = num_blocks;
+    cache.block_size = c.block_size;
+    cache.num_kv_heads = c.num_kv_heads;
+    cache.head_dim = c.head_dim;
+    ld_q = c.num_heads * c.head_dim + 5;
+    q = rng.uniform_vector(num_rows * ld_q);
+  }
+
+  int64_t row_width() const { return spec.num_heads * spec.head_dim; }
+
+  // Runs attention for sequences `which`, each with only its last `tail[i]` query rows;
+  // returns their output rows packed (stride row_width()).
+  std::vector<float> run(const KernelTable& t, ThreadPool& pool, const std::vector<int>& which,
+                         const std::vector<int32_t>& tail) const {
+    std::vector<int32_t> query_start = {0}, context_lens, tables;
+    std::vector<float> q_sub;
+    for (size_t i = 0; i < which.size(); ++i) {
+      const int s = which[i];
+      const int32_t first = seq_row_begin[s] + spec.seqs[s].num_queries - tail[i];
+      for (int32_t r = first; r < first + tail[i]; ++r) {
+        q_sub.insert(q_sub.end(), q.begin() + r * ld_q, q.begin() + (r + 1) * ld_q);
+      }
+      query_start.push_back(query_start.back() + tail[i]);
+      context_lens.push_back(spec.seqs[s].context_len);
+      tables.insert(tables.end(), block_tables.begin() + s * max_blocks_per_seq,
+                    block_tables.begin() + (s + 1) * max_blocks_per_seq);
+    }
+    AttentionBatch batch;
+    batch.num_seqs = static_cast<int64_t>(which.size());
+    batch.query_start = query_start.data();
+    batch.context_lens = context_lens.data();
+    batch.block_tables = tables.data();
+    batch.max_blocks_per_seq = max_blocks_per_seq;
+    const int64_t ld_out = row_width() + 3;
+    std::vector<float> out(query_start.back() * ld_out, 7.0f);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(spec.head_dim));
+    cpu::paged_attention(t, pool, q_sub.data(), ld_q, spec.num_heads, batch, cache, scale,
+                         out.data(), ld_out);
+    std::vector<float> packed;
+    for (int64_t r = 0; r < query_start.back(); ++r) {
+      for (int64_t i = row_width(); i < ld_out; ++i) CHECK(out[r * ld_out + i] == 7.0f);
+      packed.insert(packed.end(), out.begin() + r * ld_out, out.begin() + r * ld_out + row_width());
+    }
+    return packed;
+  }
+
+  std::vector<float> run_all(const KernelTable& t, ThreadPool& pool) const {
+    std::vector<int> which(spec.seqs.size());
+    std::iota(which.begin(), which.end(), 0);
+    std::vector<int32_t> tail;
+    for (const SeqSpec& s : spec.seqs) tail.push_back(s.num_queries);
+    return run(t, pool, which, tail);
+  }
+
+  // Checks `out` (all rows, packed) against a double-precision reference.
+  int count_mismatches(const std::vector<float>& out) const {
+    const int64_t dim = spec.head_dim;
+    const int64_t group = spec.num_heads / spec.num_kv_heads;
+    const double scale = 1.0 / std::sqrt(static_cast<double>(static_cast<float>(dim)));
+    int num_bad = 0;
+    for (size_t s = 0; s < spec.seqs.size(); ++s) {
+      const SeqSpec& seq = spec.seqs[s];
+      for (int32_t i = 0; i < seq.num_queries; ++i) {
+        const int64_t row = seq_row_begin[s] + i;
+        const int64_t pos = seq.context_len - seq.num_queries + i;
+        for (int64_t h = 0; h < spec.num_heads; ++h) {
+          const float* qh = &q[row * ld_q + h * dim];
+          std::vector<double> w(pos + 1), acc(dim, 0.0);
+          double max_score = -INFINITY, sum = 0.0;
+          for (int64_t t = 0; t <= pos; ++t) {
+            const int64_t block = block_tables[s * max_blocks_per_seq + t / spec.block_size];
+            const int64_t base =
+                ((block * spec.num_kv_heads + h / group) * spec.block_size + t % spec.block_size) * dim;
+            double dot = 0.0;
+            for (int64_t d = 0; d < dim; ++d) dot += double(qh[d]) * k_cache[base + d];
+            w[t] = dot * static_cast<float>(scale);
+            max_score = std::max(max_score, w[t]);
+          }
+          for (int64_t t = 0; t <= pos; ++t) {
+            w[t] = std::exp(w[t] - max_score);
+            sum += w[t];
+            const int64_t block = block_tables[s * max_blocks_per_seq + t / spec.block_size];
+            const int64_t base =
+                ((block * spec.num_kv_heads + h / group) * spec.block_size + t % spec.block_size) * dim;
+            for (int64_t d = 0; d < dim; ++d) acc[d] += w[t] * v_cache[base + d];
+          }
+          for (int64_t d = 0; d < dim; ++d) {
+            const double ref = acc[d] / sum;
+            // |q|, |k|, |v| <= 1. Scores carry <= dim u * scale * dim of fp32 error (a shift
+            // of a weight's log), exp ~3 ulp, and the fp32 sums over pos + 1 keys ~(pos + 1) u
+            // relative; the output is a convex combination of v, so the absolute error is
+            // bounded by (pos + 1 + dim * dim * scale + 8) u. Factor 2 for the rescaling steps.
+            const double tol = 2 * (pos + 1 + dim * dim * scale + 8) * kEps;
+            num_bad += !(std::fabs(out[row * row_width() + h * dim + d] - ref) <= tol);
+          }
+        }
+      }
+    }
+    return num_bad;
+  }
+};
+
+const std::vector<AttnCase>& cases() {
+  static const std::vector<AttnCase> all = {
+      // 6 heads over 2 kv heads: decode, decode past one 64-key chunk, full prefill, chunked
+      // prefill, a one-token context.
+      {6, 2, 64, 16, {{37, 1}, {130, 1}, {50, 50}, {70, 13}, {1, 1}}},
+      // 3 heads over 1 kv head, head_dim not a multiple of any SIMD width, odd block size.
+      {3, 1, 20, 5, {{23, 23}, {9, 2}, {41, 1}}},
+      // plain multi-head, blocks longer than the 64-key chunk.
+      {4, 4, 32, 80, {{200, 7}, {90, 90}}},
+      // SmolLM2-135M shape (9 heads, 3 kv heads, 64 dims): one long decode, heads get split.
+      {9, 3, 64, 16, {{300, 1}}},
+      // 40 heads per kv head: more pairs than one item holds.
+      {40, 1, 16, 16, {{10, 10}, {33, 1}}},
+  };
+  return all;
+}
+
+TEST(paged_attention_matches_reference_all_isas) {
+  ThreadPool pool1(1), pool2(2);
+  uint64_t seed = 10;
+  for (const AttnCase& c : cases()) {
+    const AttnFixture fx(c, ++seed);
+    for (const KernelTable* t : cadence_test::runnable_tables()) {
+      for (ThreadPool* pool : {&pool1, &pool2}) {
+        const int num_bad = fx.count_mismatches(fx.run_all(*t, *pool));
+        if (num_bad != 0) {
+          std::printf("  isa=%s heads=%ld/%ld dim=%ld block=%ld threads=%d: %d bad\n",
+                      t->name, static_cast<long>(c.num_heads),
+                      static_cast<long>(c.num_kv_heads), static_cast<long>(c.head_dim),
+                      static_cast<long>(c.block_size), pool->num_threads(), num_bad);
+        }
+        CHECK(num_bad == 0);
+      }
+    }
+  }
+}
+
+TEST(paged_attention_is_batch_and_thread_invariant_bitwise) {
+  ThreadPool pool1(1), pool2(2), pool3(3);
+  uint64_t seed = 100;
+  for (const AttnCase& c : cases()) {
+    const AttnFixture fx(c, ++seed);
+    const int64_t width = fx.row_width();
+    for (const KernelTable* t : cadence_test::runnable_tables()) {
+      const std::vector<float> full = fx.run_all(*t, pool1);
+      for (ThreadPool* pool : {&pool2, &pool3}) {
+        const std::vector<float> again = fx.run_all(*t, *pool);
+        CHECK(std::memcmp(again.data(), full.data(), full.size() * 4) == 0);
+      }
+      for (size_t s = 0; s < c.seqs.size(); ++s) {
+        const int32_t nq = c.seqs[s].num_queries;
+        const float* expected = &full[(fx.seq_row_begin[s] + 0) * width];
+        // The sequence alone, all its query rows.
+        for (ThreadPool* pool : {&pool1, &pool2}) {
+          const std::vector<float> alone = fx.run(*t, *pool, {static_cast<int>(s)}, {nq});
+          CHECK(std::memcmp(alone.data(), expected, alone.size() * 4) == 0);
+        }
+        // Only its last rows (a later prefill chunk), next to another sequence.
+        if (nq > 1) {
+          const int32_t tail = (nq + 1) / 2;
+          const int other = static_cast<int>((s + 1) % c.seqs.size());
+          const std::vector<float> part =
+              fx.run(*t, pool2, {other, static_cast<int>(s)}, {1, tail});
+          const float* expected_tail = &full[(fx.seq_row_begin[s] + nq - tail) * width];
+          CHECK(std::memcmp(part.data() + width, expected_tail, tail * width * 4) == 0);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST_MAIN()

@@ -1,0 +1,186 @@
+// Scheduler: token budget, mixing prefill chunks with decode, admission limits,
+// preemption by recompute of the newest request, aborts, and invariants throughout.
+#include <memory>
+
+#include "sched/scheduler.h"
+#include "test_harness.h"
+
+using namespace cadence;
+
+namespace {
+
+std::unique_ptr<Request> make_request(const std::string& id, int num_prompt_tokens,
+                                      int max_tokens = 8) {
+  auto request = std::make_unique<Request>();
+  request->id = id;
+  request->prompt_token_ids.assign(num_prompt_tokens, 7);
+  request->params.max_tokens = max_tokens;
+  return request;
+}
+
+// Plays the engine's part after a step: advance progress, append one token to every
+// request that sampled.
+void complete_step(Scheduler& scheduler, const SchedulerOutput& output) {
+  scheduler.on_step_done(output);
+  for (const auto& item : output.scheduled) {
+    if (item.samples_token) item.request->output_token_ids.push_back(1);
+  }
+}
+
+}  // namespace
+
+TEST(prefill_then_decode) {
+  BlockPool pool(16);
+  Scheduler scheduler({8, 64, 4}, pool);
+  scheduler.add_request(make_request("a", 10));
+  SchedulerOutput out = scheduler.schedule();
+  CHECK(out.scheduled.size() == 1);
+  CHECK(out.scheduled[0].num_new_tokens == 10);
+  CHECK(out.scheduled[0].samples_token);
+  CHECK(pool.num_used_blocks() == 3);  // ceil(10 / 4)
+  complete_step(scheduler, out);
+  scheduler.check_invariants();
+
+  out = scheduler.schedule();
+  CHECK(out.scheduled.size() == 1);
+  CHECK(out.scheduled[0].num_new_tokens == 1);  // decode
+  CHECK(pool.num_used_blocks() == 3);           // token 10 still fits block 2
+  complete_step(scheduler, out);
+  out = scheduler.schedule();
+  CHECK(pool.num_used_blocks() == 3);
+  complete_step(scheduler, out);
+  out = scheduler.schedule();  // token 12 needs a 4th block
+  CHECK(pool.num_used_blocks() == 4);
+  scheduler.check_invariants();
+}
+
+TEST(budget_chunks_prefill_and_mixes_with_decode) {
+  BlockPool pool(64);
+  Scheduler scheduler({8, 16, 4}, pool);
+  scheduler.add_request(make_request("a", 5));
+  SchedulerOutput out = scheduler.schedule();
+  complete_step(scheduler, out);  // "a" is decoding now
+  scheduler.add_request(make_request("b", 40));
+  out = scheduler.schedule();
+  CHECK(out.scheduled.size() == 2);
+  CHECK(out.scheduled[0].request->id == "a");
+  CHECK(out.scheduled[0].num_new_tokens == 1);
+  CHECK(out.scheduled[1].request->id == "b");
+  CHECK(out.scheduled[1].num_new_tokens == 15);  // the rest of the budget
+  CHECK(!out.scheduled[1].samples_token);        // mid-prompt chunk: no sample
+  CHECK(out.num_batched_tokens == 16);
+  complete_step(scheduler, out);
+  out = scheduler.schedule();
+  CHECK(out.scheduled[1].num_new_tokens == 15);
+  complete_step(scheduler, out);
+  out = scheduler.schedule();
+  CHECK(out.scheduled[1].num_new_tokens == 10);
+  CHECK(out.scheduled[1].samples_token);
+  scheduler.check_invariants();
+}
+
+TEST(max_num_seqs_limits_admission) {
+  BlockPool pool(64);
+  Scheduler scheduler({2, 1000, 4}, pool);
+  for (const char* id : {"a", "b", "c"}) scheduler.add_request(make_request(id, 3));
+  SchedulerOutput out = scheduler.schedule();
+  CHECK(out.scheduled.size() == 2);
+  CHECK(scheduler.num_running() == 2);
+  CHECK(scheduler.num_waiting() == 1);
+  scheduler.check_invariants();
+}
+
+TEST(admission_waits_for_blocks_without_preempting) {
+  BlockPool pool(4);
+  Scheduler scheduler({8, 1000, 4}, pool);
+  scheduler.add_request(make_request("a", 12));  // 3 blocks
+  scheduler.add_request(make_request("b", 8));   // 2 blocks: does not fit
+  SchedulerOutput out = scheduler.schedule();
+  CHECK(out.scheduled.size() == 1);
+  CHECK(out.num_preempted == 0);
+  CHECK(scheduler.num_waiting() == 1);
+  scheduler.check_invariants();
+}
+
+TEST(newest_running_request_is_preempted_by_recompute) {
+  BlockPool pool(4);
+  Scheduler scheduler({8, 1000, 4}, pool);
+  scheduler.add_request(make_request("old", 8, 100));  // 2 blocks
+  scheduler.add_request(make_request("new", 8, 100));  // 2 blocks
+  SchedulerOutput out = scheduler.schedule();
+  CHECK(out.scheduled.size() == 2);
+  CHECK(pool.num_free_blocks() == 0);
+  complete_step(scheduler, out);  // both now hold 9 tokens: each needs a 3rd block
+  out = scheduler.schedule();
+  CHECK(out.num_preempted == 1);
+  CHECK(out.scheduled.size() == 1);
+  CHECK(out.scheduled[0].request->id == "old");
+  CHECK(scheduler.num_waiting() == 1);
+  scheduler.check_invariants();
+  complete_step(scheduler, out);
+  // The preempted request lost its progress and will recompute prompt + outputs.
+  scheduler.abort_request("old");
+  out = scheduler.schedule();
+  CHECK(out.scheduled.size() == 1);
+  CHECK(out.scheduled[0].request->id == "new");
+  CHECK(out.scheduled[0].num_new_tokens == 9);  // 8 prompt + 1 generated
+  CHECK(out.scheduled[0].samples_token);
+  scheduler.check_invariants();
+}
+
+TEST(request_preempts_itself_when_it_is_the_newest) {
+  BlockPool pool(3);
+  Scheduler scheduler({8, 1000, 4}, pool);
+  scheduler.add_request(make_request("a", 4, 100));  // 1 block
+  scheduler.add_request(make_request("b", 8, 100));  // 2 blocks
+  SchedulerOutput out = scheduler.schedule();
+  complete_step(scheduler, out);
+  // "a" needs a 2nd block: "b" (newest) is preempted; then "b" stays waiting.
+  out = scheduler.schedule();
+  CHECK(out.num_preempted == 1);
+  CHECK(out.scheduled.size() == 1);
+  CHECK(out.scheduled[0].request->id == "a");
+  scheduler.check_invariants();
+}
+
+TEST(abort_frees_blocks_and_forgets_request) {
+  BlockPool pool(8);
+  Scheduler scheduler({8, 1000, 4}, pool);
+  scheduler.add_request(make_request("a", 10));
+  scheduler.add_request(make_request("b", 3));
+  scheduler.schedule();
+  CHECK(pool.num_free_blocks() == 4);
+  CHECK(scheduler.abort_request("a"));
+  CHECK(!scheduler.abort_request("a"));
+  CHECK(!scheduler.contains("a"));
+  CHECK(pool.num_free_blocks() == 7);
+  scheduler.check_invariants();
+  CHECK(scheduler.abort_request("b"));
+  CHECK(pool.num_free_blocks() == 8);
+  CHECK(!scheduler.has_unfinished());
+}
+
+TEST(many_requests_under_memory_pressure_keep_invariants) {
+  BlockPool pool(10);
+  Scheduler scheduler({6, 24, 4}, pool);
+  int num_finished = 0;
+  for (int i = 0; i < 12; ++i) scheduler.add_request(make_request("r" + std::to_string(i), 3 + i % 7, 9));
+  for (int step = 0; step < 2000 && scheduler.has_unfinished(); ++step) {
+    SchedulerOutput out = scheduler.schedule();
+    CHECK(out.num_batched_tokens <= 24);
+    CHECK(!out.empty());
+    complete_step(scheduler, out);
+    for (const auto& item : out.scheduled) {
+      if (item.samples_token && item.request->output_token_ids.size() >= 9) {
+        scheduler.finish_request(item.request);
+        ++num_finished;
+      }
+    }
+    scheduler.check_invariants();
+  }
+  CHECK(num_finished == 12);
+  CHECK(pool.num_free_blocks() == 10);
+  CHECK(scheduler.num_preemptions() > 0);
+}
+
+TEST_MAIN()
