@@ -33,8 +33,7 @@ int main(int argc, char** argv) {
     std::vector<int32_t> generated;
     while (engine->has_unfinished_requests()) {
       for (const cadence::RequestOutput& output : engine->step()) {
-        generated.insert(generated.end(), output.new_token_ids.begin(),
-                         output.new_token_ids.end());
+        generated.insert(generated.end(), output.new_token_ids.begin(), output.new_token_ids.end());
       }
     }
     for (size_t i = 0; i < generated.size(); ++i) {

@@ -65,9 +65,8 @@ void bind_engine(py::module_& m) {
             const auto vocab_size = static_cast<py::ssize_t>(engine.model_config().vocab_size);
             const auto num_rows = static_cast<py::ssize_t>(token_ids.size());
             float* data = logits->data();
-            py::capsule owner(logits.release(), [](void* p) {
-              delete static_cast<std::vector<float>*>(p);
-            });
+            py::capsule owner(logits.release(),
+                              [](void* p) { delete static_cast<std::vector<float>*>(p); });
             return py::array_t<float>({num_rows, vocab_size}, data, owner);
           },
           py::arg("token_ids"),

@@ -13,8 +13,11 @@ import sys
 
 
 def _add_engine_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=None, help="HF dir, .gguf file or cached hub id "
-                        "(default: SmolLM2-135M-Instruct Q4_1 GGUF)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="HF dir, .gguf file or cached hub id (default: SmolLM2-135M-Instruct Q4_1 GGUF)",
+    )
     parser.add_argument("--tokenizer", default=None)
     parser.add_argument("--max-model-len", type=int, default=None)
     parser.add_argument("--max-num-seqs", type=int, default=256)
@@ -29,8 +32,10 @@ def _generate(args: argparse.Namespace) -> int:
     prompts = args.prompts
     if not prompts:
         if sys.stdin.isatty():
-            print("cadence generate: give a prompt, e.g. cadence generate \"Hello, my name is\"",
-                  file=sys.stderr)
+            print(
+                'cadence generate: give a prompt, e.g. cadence generate "Hello, my name is"',
+                file=sys.stderr,
+            )
             return 2
         prompts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
     params = SamplingParams(
@@ -70,8 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--top-p", type=float, default=1.0)
     generate.add_argument("--top-k", type=int, default=0)
     generate.add_argument("--min-p", type=float, default=0.0)
-    generate.add_argument("--request-seed", type=int, default=None,
-                          help="seed of each request's RNG (default: drawn from --seed)")
+    generate.add_argument(
+        "--request-seed",
+        type=int,
+        default=None,
+        help="seed of each request's RNG (default: drawn from --seed)",
+    )
     generate.add_argument("--ignore-eos", action="store_true")
     generate.set_defaults(handler=_generate)
     return parser

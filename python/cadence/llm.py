@@ -9,6 +9,14 @@ from typing import Any
 
 from cadence import _core
 from cadence.engine.llm_engine import LLMEngine
+from cadence.entrypoints.chat_utils import (
+    RenderedChat,
+    detect_content_format,
+    is_batch_of_conversations,
+    parse_conversation,
+    render_conversation,
+    resolve_chat_template,
+)
 from cadence.logger import get_logger
 from cadence.model_config import load_model_config
 from cadence.model_source import ModelSource, resolve_model
@@ -95,8 +103,9 @@ class LLM:
             limit = sliding_window  # within the window, full attention is exact
         if max_model_len is not None and max_model_len > limit:
             reason = "sliding window" if limit == sliding_window else "max_position_embeddings"
-            raise ValueError(f"max_model_len must be <= {limit} (the model's {reason}), "
-                             f"got {max_model_len}")
+            raise ValueError(
+                f"max_model_len must be <= {limit} (the model's {reason}), got {max_model_len}"
+            )
 
         config = _core.EngineConfig()
         config.model_path = source.path
@@ -224,3 +233,101 @@ class LLM:
         if progress is not None:
             progress.close()
         return finished
+
+    def _render_chats(
+        self,
+        messages: Any,
+        chat_template: str | None,
+        chat_template_content_format: str,
+        add_generation_prompt: bool,
+        continue_final_message: bool,
+        tools: list[dict[str, Any]] | None,
+        chat_template_kwargs: dict[str, Any] | None,
+        allow_special_tokens_in_content: bool,
+    ) -> list[RenderedChat]:
+        if chat_template_content_format not in ("auto", "string", "openai"):
+            raise ValueError(
+                "chat_template_content_format must be 'auto', 'string' or 'openai', got "
+                f"{chat_template_content_format!r}"
+            )
+        tokenizer = self.get_tokenizer()
+        template = resolve_chat_template(tokenizer, chat_template, self.llm_engine.model_name)
+        content_format = chat_template_content_format
+        if content_format == "auto":
+            content_format = detect_content_format(template)
+        conversations = messages if is_batch_of_conversations(messages) else [messages]
+        return [
+            render_conversation(
+                tokenizer,
+                parse_conversation(conversation, content_format),
+                template,
+                add_generation_prompt=add_generation_prompt,
+                continue_final_message=continue_final_message,
+                tools=tools,
+                chat_template_kwargs=chat_template_kwargs,
+                allow_special_tokens_in_content=allow_special_tokens_in_content,
+            )
+            for conversation in conversations
+        ]
+
+    def render_chat(
+        self,
+        messages: Any,
+        chat_template: str | None = None,
+        chat_template_content_format: str = "auto",
+        add_generation_prompt: bool = True,
+        continue_final_message: bool = False,
+        tools: list[dict[str, Any]] | None = None,
+        chat_template_kwargs: dict[str, Any] | None = None,
+        allow_special_tokens_in_content: bool = False,
+    ) -> list[RenderedChat]:
+        """Renders conversations into prompts (text and token ids) without generating:
+        for debugging templates. Same arguments as ``chat``."""
+        return self._render_chats(
+            messages,
+            chat_template,
+            chat_template_content_format,
+            add_generation_prompt,
+            continue_final_message,
+            tools,
+            chat_template_kwargs,
+            allow_special_tokens_in_content,
+        )
+
+    def chat(
+        self,
+        messages: Any,
+        sampling_params: SamplingParams | Sequence[SamplingParams] | None = None,
+        use_tqdm: bool = True,
+        chat_template: str | None = None,
+        chat_template_content_format: str = "auto",
+        add_generation_prompt: bool = True,
+        continue_final_message: bool = False,
+        tools: list[dict[str, Any]] | None = None,
+        chat_template_kwargs: dict[str, Any] | None = None,
+        allow_special_tokens_in_content: bool = False,
+    ) -> list[RequestOutput]:
+        """Generates replies to one conversation or a list of conversations (batched).
+
+        ``messages``: a list of ``{"role", "content"}`` dicts, or a list of such lists.
+        Content is a string or OpenAI content parts (``[{"type": "text", "text": ...}]``);
+        ``chat_template_content_format="auto"`` converts it to what the template expects.
+        The template is ``chat_template`` (see ``load_chat_template``) or the tokenizer's
+        own. ``tools`` and ``chat_template_kwargs`` are passed to the template.
+        Control-token text inside message content is tokenized as plain text unless
+        ``allow_special_tokens_in_content=True`` (vLLM's behaviour).
+        """
+        rendered = self._render_chats(
+            messages,
+            chat_template,
+            chat_template_content_format,
+            add_generation_prompt,
+            continue_final_message,
+            tools,
+            chat_template_kwargs,
+            allow_special_tokens_in_content,
+        )
+        prompts = [
+            {"prompt": chat.prompt, "prompt_token_ids": chat.prompt_token_ids} for chat in rendered
+        ]
+        return self.generate(prompts, sampling_params, use_tqdm=use_tqdm)

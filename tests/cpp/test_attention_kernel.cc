@@ -1,10 +1,11 @@
 // paged_attention tests: GQA over a paged cache with shuffled (non-contiguous) block tables,
 // several sequences mixing decode, full prefill and chunked prefill, block sizes 16, 5 and 80
-// (> the 64-key chunk), head_dim not a multiple of the SIMD width, and heads per kv head above
-// the per-item pair limit. Every runnable ISA path is checked against a double-precision
-// reference, and the bitwise invariance contracts are checked: a row's output must not depend
-// on the thread count, on the other sequences in the batch, or on how many of its sequence's
-// query rows are in the batch (chunked prefill).
+// (> the 64-key chunk), head_dim not a multiple of the SIMD width, heads per kv head above
+// the per-item pair limit, and contexts of several 256-key partitions (merged in one item, or
+// split over threads and merged afterwards). Every runnable ISA path is checked against a
+// double-precision reference, and the bitwise invariance contracts are checked: a row's output must
+// not depend on the thread count, on the other sequences in the batch, or on how many of its
+// sequence's query rows are in the batch (chunked prefill).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -13,10 +14,10 @@
 #include <numeric>
 #include <vector>
 
+#include "kernel_test_util.h"
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/ops_cpu.h"
 #include "kernels/ops.h"
-#include "kernel_test_util.h"
 #include "test_harness.h"
 
 using cadence::ThreadPool;
@@ -73,10 +74,12 @@ struct AttnFixture {
     int64_t next_id = 0, num_rows = 0;
     for (size_t s = 0; s < c.seqs.size(); ++s) {
       for (int64_t t = 0; t < c.seqs[s].context_len; ++t) {
-        if (t % c.block_size == 0) block_tables[s * max_blocks_per_seq + t / c.block_size] = ids[next_id++];
+        if (t % c.block_size == 0)
+          block_tables[s * max_blocks_per_seq + t / c.block_size] = ids[next_id++];
         const int64_t block = block_tables[s * max_blocks_per_seq + t / c.block_size];
         for (int64_t h = 0; h < c.num_kv_heads; ++h) {
-          const int64_t base = ((block * c.num_kv_heads + h) * c.block_size + t % c.block_size) * c.head_dim;
+          const int64_t base =
+              ((block * c.num_kv_heads + h) * c.block_size + t % c.block_size) * c.head_dim;
           for (int64_t d = 0; d < c.head_dim; ++d) {
             k_cache[base + d] = rng.uniform(-1.0f, 1.0f);
             v_cache[base + d] = rng.uniform(-1.0f, 1.0f);
@@ -160,7 +163,8 @@ struct AttnFixture {
           for (int64_t t = 0; t <= pos; ++t) {
             const int64_t block = block_tables[s * max_blocks_per_seq + t / spec.block_size];
             const int64_t base =
-                ((block * spec.num_kv_heads + h / group) * spec.block_size + t % spec.block_size) * dim;
+                ((block * spec.num_kv_heads + h / group) * spec.block_size + t % spec.block_size) *
+                dim;
             double dot = 0.0;
             for (int64_t d = 0; d < dim; ++d) dot += double(qh[d]) * k_cache[base + d];
             w[t] = dot * static_cast<float>(scale);
@@ -171,7 +175,8 @@ struct AttnFixture {
             sum += w[t];
             const int64_t block = block_tables[s * max_blocks_per_seq + t / spec.block_size];
             const int64_t base =
-                ((block * spec.num_kv_heads + h / group) * spec.block_size + t % spec.block_size) * dim;
+                ((block * spec.num_kv_heads + h / group) * spec.block_size + t % spec.block_size) *
+                dim;
             for (int64_t d = 0; d < dim; ++d) acc[d] += w[t] * v_cache[base + d];
           }
           for (int64_t d = 0; d < dim; ++d) {
@@ -203,6 +208,9 @@ const std::vector<AttnCase>& cases() {
       {9, 3, 64, 16, {{300, 1}}},
       // 40 heads per kv head: more pairs than one item holds.
       {40, 1, 16, 16, {{10, 10}, {33, 1}}},
+      // Several 256-key partitions: a long decode (split over threads when they would idle)
+      // and a prefill chunk whose rows span partitions (merged inside one item).
+      {6, 2, 32, 16, {{1100, 1}, {600, 40}, {5, 1}}},
   };
   return all;
 }
@@ -216,10 +224,10 @@ TEST(paged_attention_matches_reference_all_isas) {
       for (ThreadPool* pool : {&pool1, &pool2}) {
         const int num_bad = fx.count_mismatches(fx.run_all(*t, *pool));
         if (num_bad != 0) {
-          std::printf("  isa=%s heads=%ld/%ld dim=%ld block=%ld threads=%d: %d bad\n",
-                      t->name, static_cast<long>(c.num_heads),
-                      static_cast<long>(c.num_kv_heads), static_cast<long>(c.head_dim),
-                      static_cast<long>(c.block_size), pool->num_threads(), num_bad);
+          std::printf("  isa=%s heads=%ld/%ld dim=%ld block=%ld threads=%d: %d bad\n", t->name,
+                      static_cast<long>(c.num_heads), static_cast<long>(c.num_kv_heads),
+                      static_cast<long>(c.head_dim), static_cast<long>(c.block_size),
+                      pool->num_threads(), num_bad);
         }
         CHECK(num_bad == 0);
       }

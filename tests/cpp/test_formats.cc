@@ -43,8 +43,8 @@ class Bytes {
 
 std::string write_file(const std::string& name, const std::vector<uint8_t>& data) {
   const std::string path = "/tmp/cadence_test_" + std::to_string(::getpid()) + "_" + name;
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(data.data()),
-                                              static_cast<std::streamsize>(data.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
   return path;
 }
 

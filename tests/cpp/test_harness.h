@@ -48,8 +48,8 @@ inline int run_all() {
 
 #define CADENCE_TEST_CONCAT2(a, b) a##b
 #define CADENCE_TEST_CONCAT(a, b) CADENCE_TEST_CONCAT2(a, b)
-#define TEST(name)                                                                   \
-  static void name();                                                                \
+#define TEST(name)                                                                     \
+  static void name();                                                                  \
   static ::cadence_test::Registrar CADENCE_TEST_CONCAT(registrar_, name)(#name, name); \
   static void name()
 
@@ -61,28 +61,28 @@ inline int run_all() {
     }                                                                        \
   } while (0)
 
-#define CHECK_NEAR(a, b, tol)                                                            \
-  do {                                                                                   \
-    const double va_ = (a), vb_ = (b);                                                   \
-    if (!(std::fabs(va_ - vb_) <= (tol))) {                                              \
-      std::printf("  %s:%d: CHECK_NEAR failed: %s=%g %s=%g tol=%g\n", __FILE__, __LINE__, \
-                  #a, va_, #b, vb_, static_cast<double>(tol));                           \
-      ++::cadence_test::num_failures();                                                  \
-    }                                                                                    \
+#define CHECK_NEAR(a, b, tol)                                                                      \
+  do {                                                                                             \
+    const double va_ = (a), vb_ = (b);                                                             \
+    if (!(std::fabs(va_ - vb_) <= (tol))) {                                                        \
+      std::printf("  %s:%d: CHECK_NEAR failed: %s=%g %s=%g tol=%g\n", __FILE__, __LINE__, #a, va_, \
+                  #b, vb_, static_cast<double>(tol));                                              \
+      ++::cadence_test::num_failures();                                                            \
+    }                                                                                              \
   } while (0)
 
-#define CHECK_THROWS(expr)                                                            \
-  do {                                                                                \
-    bool threw_ = false;                                                              \
-    try {                                                                             \
-      (void)(expr);                                                                   \
-    } catch (...) {                                                                   \
-      threw_ = true;                                                                  \
-    }                                                                                 \
-    if (!threw_) {                                                                    \
+#define CHECK_THROWS(expr)                                                                \
+  do {                                                                                    \
+    bool threw_ = false;                                                                  \
+    try {                                                                                 \
+      (void)(expr);                                                                       \
+    } catch (...) {                                                                       \
+      threw_ = true;                                                                      \
+    }                                                                                     \
+    if (!threw_) {                                                                        \
       std::printf("  %s:%d: expected an exception from %s\n", __FILE__, __LINE__, #expr); \
-      ++::cadence_test::num_failures();                                               \
-    }                                                                                 \
+      ++::cadence_test::num_failures();                                                   \
+    }                                                                                     \
   } while (0)
 
 #define TEST_MAIN() \

@@ -8,11 +8,11 @@
 #include <cstring>
 #include <vector>
 
+#include "kernel_test_util.h"
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/ops_cpu.h"
 #include "kernels/isa.h"
 #include "kernels/ops.h"
-#include "kernel_test_util.h"
 #include "test_harness.h"
 
 using cadence::ThreadPool;
@@ -28,8 +28,8 @@ constexpr double kEps = 1.0 / (1 << 24);  // fp32 unit roundoff
 
 // C = A W^T (+ bias) in double.
 std::vector<double> gemm_ref(const std::vector<float>& a, int64_t m, int64_t lda,
-                             const std::vector<float>& w, int64_t n, int64_t k,
-                             const float* bias, std::vector<double>* abs_sum) {
+                             const std::vector<float>& w, int64_t n, int64_t k, const float* bias,
+                             std::vector<double>* abs_sum) {
   std::vector<double> c(m * n);
   abs_sum->assign(m * n, 0.0);
   for (int64_t i = 0; i < m; ++i) {
@@ -106,10 +106,9 @@ TEST(gemm_matches_reference_all_isas) {
                 }
               }
               if (num_bad != 0) {
-                std::printf("  isa=%s m=%ld n=%ld k=%ld bias=%d threads=%d: %d bad\n",
-                            t->name, static_cast<long>(m),
-                            static_cast<long>(n), static_cast<long>(k), has_bias,
-                            pool->num_threads(), num_bad);
+                std::printf("  isa=%s m=%ld n=%ld k=%ld bias=%d threads=%d: %d bad\n", t->name,
+                            static_cast<long>(m), static_cast<long>(n), static_cast<long>(k),
+                            has_bias, pool->num_threads(), num_bad);
               }
               CHECK(num_bad == 0);
             }
@@ -130,8 +129,8 @@ TEST(gemm_batch_thread_and_isa_invariance_bitwise) {
   };
   // k = 1536 exercises K blocking (partial chains parked in C); n = 17 with m = 100 makes the
   // threads split M as well as N.
-  for (const Shape s : {Shape{37, 200, 129}, Shape{37, 99, 1536}, Shape{100, 17, 64},
-                        Shape{13, 576, 576}}) {
+  for (const Shape s :
+       {Shape{37, 200, 129}, Shape{37, 99, 1536}, Shape{100, 17, 64}, Shape{13, 576, 576}}) {
     const std::vector<float> a = rng.uniform_vector(s.m * s.k);
     const std::vector<float> w = rng.uniform_vector(s.n * s.k);
     const std::vector<float> bias = rng.uniform_vector(s.n);
@@ -147,8 +146,8 @@ TEST(gemm_batch_thread_and_isa_invariance_bitwise) {
         // Every row alone (M = 1), and rows 3.. as a batch of their own (other tiling).
         for (int64_t i = 0; i < s.m; ++i) {
           const std::vector<float> row(a.begin() + i * s.k, a.begin() + (i + 1) * s.k);
-          const std::vector<float> single = run_gemm(*t, *pool, row, 1, s.k, packed,
-                                                     bias.data(), s.n);
+          const std::vector<float> single =
+              run_gemm(*t, *pool, row, 1, s.k, packed, bias.data(), s.n);
           CHECK(std::memcmp(single.data(), &expected[i * s.n], s.n * 4) == 0);
         }
         const std::vector<float> tail(a.begin() + 3 * s.k, a.end());
@@ -198,8 +197,7 @@ TEST(rms_norm_matches_reference_and_is_row_invariant) {
           for (int64_t i = dim; i < ld; ++i) CHECK(out[r * ld + i] == 7.0f);
           // The same row alone gives the same bits.
           std::vector<float> single(dim);
-          cpu::rms_norm(*t, pool, &x[r * ld], 1, dim, ld, weight.data(), eps, single.data(),
-                        dim);
+          cpu::rms_norm(*t, pool, &x[r * ld], 1, dim, ld, weight.data(), eps, single.data(), dim);
           CHECK(std::memcmp(single.data(), &out[r * ld], dim * 4) == 0);
         }
         // In place (out aliases x) gives the same result.

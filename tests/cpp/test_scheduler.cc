@@ -164,7 +164,8 @@ TEST(many_requests_under_memory_pressure_keep_invariants) {
   BlockPool pool(10);
   Scheduler scheduler({6, 24, 4}, pool);
   int num_finished = 0;
-  for (int i = 0; i < 12; ++i) scheduler.add_request(make_request("r" + std::to_string(i), 3 + i % 7, 9));
+  for (int i = 0; i < 12; ++i)
+    scheduler.add_request(make_request("r" + std::to_string(i), 3 + i % 7, 9));
   for (int step = 0; step < 2000 && scheduler.has_unfinished(); ++step) {
     SchedulerOutput out = scheduler.schedule();
     CHECK(out.num_batched_tokens <= 24);

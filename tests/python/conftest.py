@@ -62,6 +62,18 @@ def default_llm(default_model_path: str):
 
 
 @pytest.fixture(scope="session")
+def hf_gguf_tokenizer(default_model_path: str):
+    """transformers' own conversion of the default GGUF's tokenizer (~10 s): the reference."""
+    import os
+
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(
+        os.path.dirname(default_model_path), gguf_file=os.path.basename(default_model_path)
+    )
+
+
+@pytest.fixture(scope="session")
 def hf_default_model(default_model_path: str):
     """transformers' fp32 model of the default GGUF (dequantized on load, ~45 s)."""
     import torch
@@ -98,6 +110,7 @@ def _tiny_configs() -> dict[str, Any]:
         # Larger than the usual 0.02: with std 0.02 the logits of a random model are all
         # within a few hundredths of each other, and greedy comparisons would hinge on noise.
         initializer_range=0.1,
+        # The plainest attention as the reference (sdpa agrees with it to ~1e-6 here).
         attn_implementation="eager",
     )
     return {
@@ -154,8 +167,7 @@ def _tiny_configs() -> dict[str, Any]:
     }
 
 
-TINY_MODEL_NAMES = tuple(_tiny_configs())
-_ARCHITECTURES = {"llama_gqa": "LlamaForCausalLM", "llama3_tied": "LlamaForCausalLM"}
+TINY_MODEL_NAMES = ("llama_gqa", "llama3_tied", "qwen2")  # the keys of _tiny_configs()
 
 
 def _randomize_defaults(model: Any) -> None:
@@ -187,9 +199,11 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory, gguf_tokenizer) -> dic
     torch.set_num_threads(NUM_THREADS)
     root = tmp_path_factory.mktemp("tiny_models")
     models = {}
-    for index, (name, config) in enumerate(_tiny_configs().items()):
+    configs = _tiny_configs()
+    assert tuple(configs) == TINY_MODEL_NAMES
+    for index, (name, config) in enumerate(configs.items()):
         torch.manual_seed(1234 + index)
-        config.architectures = [_ARCHITECTURES.get(name, "Qwen2ForCausalLM")]
+        config.architectures = ["Qwen2ForCausalLM" if name == "qwen2" else "LlamaForCausalLM"]
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
         _randomize_defaults(model)
         model.eval()

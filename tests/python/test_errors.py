@@ -203,6 +203,15 @@ def test_prompt_longer_than_max_model_len(small_llm: LLM, small_reference, num_t
     assert_unharmed(small_llm, small_reference)
 
 
+def test_longest_prompt_that_fits_is_accepted(small_llm: LLM, small_reference) -> None:
+    """The boundary itself is valid: max_model_len - 1 prompt tokens + 1 new token."""
+    prompt = {"prompt_token_ids": [100 + i for i in range(SMALL_MAX_MODEL_LEN - 1)]}
+    [output] = small_llm.generate(prompt, SamplingParams(max_tokens=1), use_tqdm=False)
+    assert len(output.outputs[0].token_ids) == 1
+    assert output.outputs[0].finish_reason in ("length", "stop")
+    assert_unharmed(small_llm, small_reference)
+
+
 def test_prompt_plus_max_tokens_above_max_model_len(small_llm: LLM, small_reference) -> None:
     prompt = {"prompt_token_ids": [100 + i for i in range(40)]}
     with pytest.raises(ValueError, match="max_model_len") as info:
@@ -236,6 +245,18 @@ def test_request_larger_than_kv_pool(tiny_models, small_llm: LLM) -> None:
     with pytest.raises(ValueError, match="kv_cache_memory_bytes|KV blocks"):
         small.generate(prompt, SamplingParams(max_tokens=100), use_tqdm=False)
     assert_unharmed(small, list(reference.outputs[0].token_ids))
+
+
+def test_duplicate_request_id(small_llm: LLM, small_reference) -> None:
+    engine = small_llm.llm_engine
+    request_id = engine.next_request_id()
+    engine.add_request(request_id, None, [100, 101], SamplingParams(max_tokens=2))
+    try:
+        with pytest.raises(ValueError, match=request_id):
+            engine.add_request(request_id, None, [100, 101], SamplingParams(max_tokens=2))
+    finally:
+        assert engine.abort_request(request_id) is True
+    assert_unharmed(small_llm, small_reference)
 
 
 # --------------------------------------------------------------------------- sampling params

@@ -187,6 +187,51 @@ def test_abort_frees_the_request(default_llm: LLM) -> None:
     _assert_idle(default_llm)
 
 
+@pytest.mark.parametrize("block_size", [1, 7, 32])
+def test_block_size_does_not_change_output(tiny_models, block_size: int) -> None:
+    """KV-block index math (slot mapping, block tables, partial last block) at odd sizes, with
+    chunked prefill and a batch of different lengths; compared to the 16-token blocks."""
+    path = tiny_models["qwen2"].path
+    prompts = _batch_prompts(6)
+    params = SamplingParams(temperature=0.0, max_tokens=20, ignore_eos=True)
+    reference = LLM(model=path, max_model_len=256, num_threads=NUM_THREADS)
+    expected = _token_ids(reference.generate(prompts, params, use_tqdm=False))
+    llm = LLM(
+        model=path,
+        max_model_len=256,
+        block_size=block_size,
+        max_num_batched_tokens=24,
+        num_threads=NUM_THREADS,
+    )
+    assert _token_ids(llm.generate(prompts, params, use_tqdm=False)) == expected
+    _assert_idle(llm)
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {"max_num_batched_tokens": 1},
+        {"max_num_batched_tokens": 2, "max_num_seqs": 1},
+        {"max_num_seqs": 1},
+        {"kv_blocks": 5},  # exactly one request's worth: requests must run one at a time
+    ],
+    ids=["1-token-budget", "2-token-budget-1-seq", "1-seq", "1-request-pool"],
+)
+def test_extreme_scheduler_limits_still_finish(tiny_models, limits: dict) -> None:
+    """Scheduling must make progress (and not change greedy output) at the smallest limits."""
+    path = tiny_models["llama_gqa"].path
+    prompts = [{"prompt_token_ids": list(range(100, 100 + n))} for n in (5, 23, 40)]
+    params = SamplingParams(temperature=0.0, max_tokens=30, ignore_eos=True)  # <= 70 tokens
+    reference = LLM(model=path, num_threads=NUM_THREADS)
+    expected = _token_ids(reference.generate(prompts, params, use_tqdm=False))
+    kwargs = dict(limits)
+    if "kv_blocks" in kwargs:
+        kwargs["kv_cache_memory_bytes"] = kwargs.pop("kv_blocks") * _bytes_per_block(reference)
+    llm = LLM(model=path, num_threads=NUM_THREADS, **kwargs)
+    assert _token_ids(llm.generate(prompts, params, use_tqdm=False)) == expected
+    _assert_idle(llm)
+
+
 # --------------------------------------------------------------------------- sampling
 
 
@@ -217,6 +262,10 @@ def test_seeded_sampling_is_reproducible(default_llm: LLM, options: dict) -> Non
         use_tqdm=False,
     )
     assert _token_ids(batch)[1] == first
+
+    # Twice in one batch: each request has its own stream, seeded alike.
+    twice = default_llm.generate([SAMPLING_PROMPT] * 2, params, use_tqdm=False)
+    assert _token_ids(twice) == [first, first]
     _assert_idle(default_llm)
 
 
@@ -249,6 +298,105 @@ def test_filters_that_keep_one_token_are_greedy(default_llm: LLM, options: dict)
     params = SamplingParams(temperature=1.5, seed=7, max_tokens=16, ignore_eos=True, **options)
     sampled = _token_ids(default_llm.generate(SAMPLING_PROMPT, params, use_tqdm=False))[0]
     assert sampled == greedy
+
+
+def test_engine_seed_makes_unseeded_requests_reproducible(tiny_models) -> None:
+    path = tiny_models["llama_gqa"].path
+    params = SamplingParams(temperature=1.0, max_tokens=12, ignore_eos=True)
+    prompts = ["Once upon a time", "Hello"]
+
+    def run(seed: int) -> list[list[int]]:
+        llm = LLM(model=path, seed=seed, num_threads=NUM_THREADS)
+        return _token_ids(llm.generate(prompts, params, use_tqdm=False))
+
+    first = run(5)
+    assert run(5) == first
+    assert run(6) != first
+
+
+# Sampling semantics, checked statistically on the tiny Llama: N one-token requests with seeds
+# 0..N-1 against the distribution computed (in float64) from cadence's own logits. The temperature
+# is chosen so that a few tokens carry most of the mass (random weights give flat logits).
+NUM_SAMPLES = 1500
+SAMPLING_TEMPERATURE = 0.12
+
+
+def _sample_once(llm: LLM, prompt_ids: list[int], num: int, **options) -> list[int]:
+    params = [
+        SamplingParams(seed=seed, max_tokens=1, ignore_eos=True, **options) for seed in range(num)
+    ]
+    outputs = llm.generate([{"prompt_token_ids": prompt_ids}] * num, params, use_tqdm=False)
+    return [output.outputs[0].token_ids[0] for output in outputs]
+
+
+@pytest.fixture(scope="module")
+def sampling_setup(tiny_models):
+    import numpy as np
+
+    llm = LLM(model=tiny_models["llama_gqa"].path, num_threads=NUM_THREADS)
+    prompt_ids = list(llm.get_tokenizer().encode("The capital of France is"))
+    logits = llm.llm_engine.core.compute_prompt_logits(prompt_ids)[-1].astype(np.float64)
+    scaled = (logits - logits.max()) / SAMPLING_TEMPERATURE
+    probs = np.exp(scaled) / np.exp(scaled).sum()
+    order = np.argsort(-probs, kind="stable")
+    return llm, prompt_ids, probs, order
+
+
+def _check_frequencies(samples: list[int], probs, support) -> None:
+    """Every sample lies in `support`; the frequency of each likely token is within 5 standard
+    deviations of its renormalized probability."""
+    import numpy as np
+
+    support = [int(t) for t in support]
+    outside = set(samples) - set(support)
+    assert not outside, f"sampled tokens outside the allowed set: {sorted(outside)[:10]}"
+    expected = probs[support] / probs[support].sum()
+    counts = np.array([samples.count(token) for token in support])
+    num = len(samples)
+    for token, count, p in zip(support, counts, expected, strict=True):
+        if p < 0.02:
+            continue
+        sigma = np.sqrt(p * (1 - p) / num)
+        assert abs(count / num - p) <= 5 * sigma + 1e-9, (
+            f"token {token}: frequency {count / num:.3f}, expected {p:.3f} (+-{sigma:.3f})"
+        )
+
+
+def test_temperature_sampling_matches_softmax(sampling_setup) -> None:
+    llm, prompt_ids, probs, order = sampling_setup
+    assert probs[order[0]] < 0.6, "precondition: the distribution is not nearly one-hot"
+    samples = _sample_once(llm, prompt_ids, NUM_SAMPLES, temperature=SAMPLING_TEMPERATURE)
+    _check_frequencies(samples, probs, order)
+    _assert_idle(llm)
+
+
+def test_top_k_sampling(sampling_setup) -> None:
+    llm, prompt_ids, probs, order = sampling_setup
+    options = {"temperature": SAMPLING_TEMPERATURE, "top_k": 3}
+    samples = _sample_once(llm, prompt_ids, NUM_SAMPLES, **options)
+    _check_frequencies(samples, probs, order[:3])
+
+
+def test_top_p_sampling(sampling_setup) -> None:
+    """top_p keeps the smallest set of most likely tokens whose mass reaches top_p; choose
+    top_p between two cumulative sums so that the set is exactly 4 tokens."""
+    llm, prompt_ids, probs, order = sampling_setup
+    cumulative = probs[order].cumsum()
+    top_p = float((cumulative[2] + cumulative[3]) / 2)
+    options = {"temperature": SAMPLING_TEMPERATURE, "top_p": top_p}
+    samples = _sample_once(llm, prompt_ids, NUM_SAMPLES, **options)
+    _check_frequencies(samples, probs, order[:4])
+
+
+def test_min_p_sampling(sampling_setup) -> None:
+    """min_p keeps tokens with probability >= min_p * the top one's; choose min_p between the
+    4th and 5th ratio so that exactly 4 tokens remain."""
+    llm, prompt_ids, probs, order = sampling_setup
+    ratios = probs[order] / probs[order[0]]
+    min_p = float((ratios[3] + ratios[4]) / 2)
+    options = {"temperature": SAMPLING_TEMPERATURE, "min_p": min_p}
+    samples = _sample_once(llm, prompt_ids, NUM_SAMPLES, **options)
+    _check_frequencies(samples, probs, order[:4])
 
 
 # --------------------------------------------------------------------------- outputs

@@ -85,8 +85,8 @@ def ours():
 
 
 @pytest.fixture(scope="module")
-def reference():
-    return reference_tokenizer(default_gguf_path())
+def reference(hf_gguf_tokenizer):
+    return hf_gguf_tokenizer
 
 
 # --- the default model against transformers -------------------------------------------------

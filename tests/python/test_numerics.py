@@ -43,6 +43,8 @@ PROMPTS = {
     "single_token": "Hello",
     "code": "def fibonacci(n):\n    ",
     "long": LONG_PROMPT,
+    # Special tokens (<|im_start|>, <|im_end|>) as the chat template writes them.
+    "chat": "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n",
 }
 
 
@@ -145,7 +147,7 @@ def test_tiny_model_greedy_matches_hf(tiny_model: TinyModel, tiny_llm, prompt_na
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("prompt_name", ["short", "single_token", "long"])
+@pytest.mark.parametrize("prompt_name", ["short", "single_token", "long", "chat"])
 def test_default_model_logits_match_hf(default_llm, hf_default_model, prompt_name: str) -> None:
     token_ids = _tokenize(default_llm, PROMPTS[prompt_name])
     expected = hf_prompt_logits(hf_default_model, token_ids)

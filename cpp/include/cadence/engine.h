@@ -26,7 +26,7 @@ struct EngineConfig {
   int64_t max_num_batched_tokens = 2048;  // tokens computed per step, >= 1
   int64_t max_model_len = 0;              // 0 = the model's max_position_embeddings
   int num_threads = 0;                    // 0 = all hardware threads
-  uint64_t seed = 0;  // seeds the RNG that draws seeds for unseeded requests
+  uint64_t seed = 0;                      // seeds the RNG that draws seeds for unseeded requests
 };
 
 enum class FinishReason { kNone, kStop, kLength, kAbort };

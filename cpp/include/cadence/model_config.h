@@ -11,10 +11,10 @@ namespace cadence {
 
 // RoPE frequency scaling (HF `rope_scaling` / `rope_parameters`).
 struct RopeScaling {
-  std::string type = "default";  // "default" | "linear" | "llama3"
-  double factor = 1.0;           // linear and llama3
-  double low_freq_factor = 1.0;  // llama3 only
-  double high_freq_factor = 4.0;  // llama3 only
+  std::string type = "default";                     // "default" | "linear" | "llama3"
+  double factor = 1.0;                              // linear and llama3
+  double low_freq_factor = 1.0;                     // llama3 only
+  double high_freq_factor = 4.0;                    // llama3 only
   int64_t original_max_position_embeddings = 8192;  // llama3 only
 };
 
@@ -33,7 +33,7 @@ struct ModelConfig {
   RopeScaling rope_scaling;
   int64_t max_position_embeddings = 2048;
   bool tie_word_embeddings = false;
-  bool attention_bias = false;  // q/k/v projections carry a bias (Qwen2)
+  bool attention_bias = false;         // q/k/v projections carry a bias (Qwen2)
   std::vector<int32_t> eos_token_ids;  // from the checkpoint; may be empty
 
   // Fills derived fields and throws std::invalid_argument on inconsistent values.

@@ -15,8 +15,8 @@ struct SamplingParams {
   // Seed of this request's private RNG stream. nullopt = drawn from the engine's RNG
   // when the request is added (so the engine seed still makes runs reproducible).
   std::optional<uint64_t> seed;
-  int32_t max_tokens = 16;  // >= 1 new tokens; also capped by max_model_len
-  bool ignore_eos = false;  // keep generating past the model's EOS token(s)
+  int32_t max_tokens = 16;              // >= 1 new tokens; also capped by max_model_len
+  bool ignore_eos = false;              // keep generating past the model's EOS token(s)
   std::vector<int32_t> stop_token_ids;  // extra ids that end generation (kept in output)
 
   // Throws std::invalid_argument naming the field and its allowed range.

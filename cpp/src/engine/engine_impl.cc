@@ -56,10 +56,9 @@ EngineImpl::EngineImpl(const EngineConfig& config) : config_(config), seed_rng_(
   model_config.finalize();
   if (config_.max_model_len == 0) config_.max_model_len = model_config.max_position_embeddings;
   if (config_.max_model_len < 1 || config_.max_model_len > model_config.max_position_embeddings) {
-    throw std::invalid_argument("max_model_len must be in [1, " +
-                                std::to_string(model_config.max_position_embeddings) +
-                                "] (the model's max_position_embeddings), got " +
-                                std::to_string(config_.max_model_len));
+    throw std::invalid_argument(
+        "max_model_len must be in [1, " + std::to_string(model_config.max_position_embeddings) +
+        "] (the model's max_position_embeddings), got " + std::to_string(config_.max_model_len));
   }
 
   pool_ = std::make_unique<ThreadPool>(config_.num_threads);
@@ -119,17 +118,17 @@ void EngineImpl::validate_prompt(const std::vector<int32_t>& prompt_token_ids,
   }
   const int64_t num_prompt = static_cast<int64_t>(prompt_token_ids.size());
   if (num_prompt + params.max_tokens > config_.max_model_len) {
-    throw std::invalid_argument(
-        "prompt (" + std::to_string(num_prompt) + " tokens) + max_tokens (" +
-        std::to_string(params.max_tokens) + ") exceeds max_model_len (" +
-        std::to_string(config_.max_model_len) + ")");
+    throw std::invalid_argument("prompt (" + std::to_string(num_prompt) +
+                                " tokens) + max_tokens (" + std::to_string(params.max_tokens) +
+                                ") exceeds max_model_len (" +
+                                std::to_string(config_.max_model_len) + ")");
   }
   const int64_t blocks_needed = scheduler_->blocks_for_tokens(num_prompt + params.max_tokens);
   if (blocks_needed > block_pool_->num_total_blocks()) {
-    throw std::invalid_argument(
-        "prompt + max_tokens needs " + std::to_string(blocks_needed) +
-        " KV blocks but the whole pool has " + std::to_string(block_pool_->num_total_blocks()) +
-        "; raise kv_cache_memory_bytes or lower max_tokens");
+    throw std::invalid_argument("prompt + max_tokens needs " + std::to_string(blocks_needed) +
+                                " KV blocks but the whole pool has " +
+                                std::to_string(block_pool_->num_total_blocks()) +
+                                "; raise kv_cache_memory_bytes or lower max_tokens");
   }
 }
 
@@ -176,8 +175,8 @@ void EngineImpl::build_batch(const SchedulerOutput& output) {
     for (int64_t pos = begin; pos < end; ++pos) {
       batch.token_ids.push_back(request.token_at(pos));
       batch.positions.push_back(static_cast<int32_t>(pos));
-      batch.slot_mapping.push_back(
-          static_cast<int32_t>(request.block_table[pos / block_size] * block_size + pos % block_size));
+      batch.slot_mapping.push_back(static_cast<int32_t>(
+          request.block_table[pos / block_size] * block_size + pos % block_size));
     }
     batch.query_start.push_back(static_cast<int32_t>(batch.token_ids.size()));
     batch.context_lens.push_back(static_cast<int32_t>(end));

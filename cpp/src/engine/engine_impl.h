@@ -54,8 +54,8 @@ class EngineImpl : public Engine {
   Sampler sampler_;
   std::mt19937_64 seed_rng_;
   int64_t next_arrival_index_ = 0;
-  ForwardBatch batch_;           // reused across steps
-  std::vector<float> logits_;    // reused across steps
+  ForwardBatch batch_;         // reused across steps
+  std::vector<float> logits_;  // reused across steps
 };
 
 }  // namespace cadence

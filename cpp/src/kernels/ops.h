@@ -41,9 +41,8 @@ void silu_mul(ThreadPool& pool, const float* gate_up, int64_t num_rows, int64_t 
 // x: num_tokens rows, each num_heads * head_dim floats at row stride ld_x (rotated in place).
 // cos_sin: for position p, cos_sin[p * rot_dim + i] = cos(p * inv_freq[i]) and
 // cos_sin[p * rot_dim + rot_dim/2 + i] = sin(p * inv_freq[i]), i < rot_dim/2.
-void rope_neox(ThreadPool& pool, float* x, int64_t num_tokens, int64_t num_heads,
-               int64_t head_dim, int64_t rot_dim, int64_t ld_x, const int32_t* positions,
-               const float* cos_sin);
+void rope_neox(ThreadPool& pool, float* x, int64_t num_tokens, int64_t num_heads, int64_t head_dim,
+               int64_t rot_dim, int64_t ld_x, const int32_t* positions, const float* cos_sin);
 
 // Paged KV cache of one layer. Block b, kv head h, slot s (0 <= s < block_size) holds
 //   k_cache[((b * num_kv_heads + h) * block_size + s) * head_dim + d]
@@ -59,8 +58,8 @@ struct PagedKvCache {
 };
 
 // Writes the keys/values of num_tokens new tokens into the cache. Token t goes to slot
-// slot_mapping[t] = block_id * block_size + offset_in_block. k and v rows hold
-// num_kv_heads * head_dim floats at row stride ld_kv.
+// slot_mapping[t] = block_id * block_size + offset_in_block; a negative slot skips token t
+// (padding). k and v rows hold num_kv_heads * head_dim floats at row stride ld_kv.
 void write_kv_cache(ThreadPool& pool, const float* k, const float* v, int64_t num_tokens,
                     int64_t ld_kv, const int32_t* slot_mapping, const PagedKvCache& cache);
 

@@ -8,16 +8,18 @@
 #include <stdexcept>
 #include <string>
 
+#include "util/large_alloc.h"
+
 namespace cadence::kernels {
 
 void PackedWeight::AlignedFree::operator()(float* p) const { std::free(p); }
 
 PackedWeight PackedWeight::pack(const float* w, int64_t num_rows, int64_t num_cols, int64_t ld_w) {
   if (num_rows < 0 || num_cols < 0 || ld_w < num_cols) {
-    throw std::invalid_argument(std::string(__FILE__) + ":" + std::to_string(__LINE__) +
-                                ": PackedWeight::pack: bad shape num_rows=" +
-                                std::to_string(num_rows) + " num_cols=" +
-                                std::to_string(num_cols) + " ld_w=" + std::to_string(ld_w));
+    throw std::invalid_argument(
+        std::string(__FILE__) + ":" + std::to_string(__LINE__) +
+        ": PackedWeight::pack: bad shape num_rows=" + std::to_string(num_rows) +
+        " num_cols=" + std::to_string(num_cols) + " ld_w=" + std::to_string(ld_w));
   }
   if (w == nullptr && num_rows > 0 && num_cols > 0) {
     throw std::invalid_argument(std::string(__FILE__) + ":" + std::to_string(__LINE__) +
@@ -29,10 +31,7 @@ PackedWeight PackedWeight::pack(const float* w, int64_t num_rows, int64_t num_co
   const int64_t num_floats = packed.num_panels() * num_cols * kPanelRows;
   if (num_floats == 0) return packed;
   if (num_floats > std::numeric_limits<int64_t>::max() / 4 - 64) throw std::bad_alloc();
-  // aligned_alloc wants the size to be a multiple of the alignment.
-  const size_t num_bytes = (static_cast<size_t>(num_floats) * 4 + 63) / 64 * 64;
-  float* data = static_cast<float*>(std::aligned_alloc(64, num_bytes));
-  if (data == nullptr) throw std::bad_alloc();
+  float* data = static_cast<float*>(allocate_large(static_cast<size_t>(num_floats) * 4));
   packed.data_.reset(data);
 
   // data[(p * num_cols + k) * kPanelRows + r] = W[p * kPanelRows + r][k]; rows past the end

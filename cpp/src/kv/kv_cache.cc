@@ -5,19 +5,23 @@
 #include <stdexcept>
 #include <string>
 
+#include "util/large_alloc.h"
+
 namespace cadence {
 
 void KvCache::FreeDeleter::operator()(float* p) const { std::free(p); }
 
-KvCache::KvCache(int64_t num_layers, int64_t num_blocks, int64_t block_size,
-                 int64_t num_kv_heads, int64_t head_dim)
+KvCache::KvCache(int64_t num_layers, int64_t num_blocks, int64_t block_size, int64_t num_kv_heads,
+                 int64_t head_dim)
     : num_blocks_(num_blocks), block_size_(block_size) {
   const int64_t floats_per_layer_side = num_blocks * num_kv_heads * block_size * head_dim;
   size_bytes_ = bytes_per_block(num_layers, block_size, num_kv_heads, head_dim) * num_blocks;
-  // malloc (not calloc/new[]) so untouched pages stay uncommitted; every slot is written
-  // by write_kv_cache before attention reads it.
-  void* memory = std::malloc(static_cast<size_t>(size_bytes_));
-  if (memory == nullptr) {
+  // Uninitialized, so untouched pages stay uncommitted; every slot is written by
+  // write_kv_cache before attention reads it.
+  void* memory = nullptr;
+  try {
+    memory = allocate_large(static_cast<size_t>(size_bytes_));
+  } catch (const std::bad_alloc&) {
     throw std::runtime_error("cannot allocate the KV cache: " + std::to_string(size_bytes_) +
                              " bytes");
   }

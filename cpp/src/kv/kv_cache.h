@@ -18,7 +18,8 @@ class KvCache {
 
   static int64_t bytes_per_block(int64_t num_layers, int64_t block_size, int64_t num_kv_heads,
                                  int64_t head_dim) {
-    return 2 * num_layers * block_size * num_kv_heads * head_dim * static_cast<int64_t>(sizeof(float));
+    return 2 * num_layers * block_size * num_kv_heads * head_dim *
+           static_cast<int64_t>(sizeof(float));
   }
   const kernels::PagedKvCache& layer(int64_t layer_index) const { return layers_[layer_index]; }
   int64_t num_blocks() const { return num_blocks_; }

@@ -52,8 +52,7 @@ std::vector<float> Checkpoint::read_float(const std::string& name,
   return out;
 }
 
-void Checkpoint::add_tensor(TensorRef tensor, size_t file_size_bytes,
-                            const uint8_t* file_begin) {
+void Checkpoint::add_tensor(TensorRef tensor, size_t file_size_bytes, const uint8_t* file_begin) {
   const int64_t num_bytes = tensor_bytes(tensor.type, tensor.num_elements());
   const auto offset = static_cast<size_t>(tensor.data - file_begin);
   if (tensor.data < file_begin || offset + static_cast<size_t>(num_bytes) > file_size_bytes) {

@@ -17,8 +17,8 @@
 namespace cadence {
 
 struct TensorRef {
-  std::string name;          // HF name
-  std::string source_name;   // name inside the file
+  std::string name;         // HF name
+  std::string source_name;  // name inside the file
   TensorType type = TensorType::kF32;
   std::vector<int64_t> shape;  // row-major, outermost first (HF order)
   const uint8_t* data = nullptr;

@@ -18,7 +18,7 @@ struct ForwardBatch {
   std::vector<int32_t> context_lens;  // num_seqs, tokens in cache after this step
   std::vector<int32_t> block_tables;  // num_seqs * max_blocks_per_seq, padded with 0
   int64_t max_blocks_per_seq = 0;
-  std::vector<int32_t> logits_rows;   // rows to compute logits for, in output order
+  std::vector<int32_t> logits_rows;  // rows to compute logits for, in output order
 
   int64_t num_tokens() const { return static_cast<int64_t>(token_ids.size()); }
   int64_t num_seqs() const { return static_cast<int64_t>(context_lens.size()); }

@@ -13,10 +13,10 @@ std::string gguf_to_hf_tensor_name(const std::string& gguf_name) {
       {"output", "lm_head"},
   };
   static const std::map<std::string, std::string> kPerLayer = {
-      {"attn_norm", "input_layernorm"},     {"ffn_norm", "post_attention_layernorm"},
-      {"attn_q", "self_attn.q_proj"},       {"attn_k", "self_attn.k_proj"},
-      {"attn_v", "self_attn.v_proj"},       {"attn_output", "self_attn.o_proj"},
-      {"ffn_gate", "mlp.gate_proj"},        {"ffn_up", "mlp.up_proj"},
+      {"attn_norm", "input_layernorm"}, {"ffn_norm", "post_attention_layernorm"},
+      {"attn_q", "self_attn.q_proj"},   {"attn_k", "self_attn.k_proj"},
+      {"attn_v", "self_attn.v_proj"},   {"attn_output", "self_attn.o_proj"},
+      {"ffn_gate", "mlp.gate_proj"},    {"ffn_up", "mlp.up_proj"},
       {"ffn_down", "mlp.down_proj"},
   };
   const size_t suffix_dot = gguf_name.rfind('.');
@@ -53,8 +53,8 @@ GgufCheckpoint::GgufCheckpoint(const std::string& path)
     if (hf_name.empty()) continue;  // e.g. rope_freqs: handled by the config, not a weight
     const TensorTypeTraits* traits = find_tensor_type(info.type_id);
     if (traits == nullptr) {
-      throw std::runtime_error("tensor '" + info.name + "' in " + path +
-                               " has GGML type id " + std::to_string(info.type_id) +
+      throw std::runtime_error("tensor '" + info.name + "' in " + path + " has GGML type id " +
+                               std::to_string(info.type_id) +
                                ", which this build cannot read (supported: F32, F16, BF16, "
                                "Q8_0, Q4_0, Q4_1)");
     }
@@ -90,9 +90,9 @@ std::vector<float> GgufCheckpoint::read_float(const std::string& name,
   const int64_t row_length = tensor.num_elements() / num_rows;
   const int64_t heads = is_q ? num_heads_ : num_kv_heads_;
   if (heads <= 0 || num_rows % heads != 0 || (num_rows / heads) % 2 != 0) {
-    throw std::runtime_error("tensor '" + name + "' in " + path_ + ": " +
-                             std::to_string(num_rows) + " rows do not split into " +
-                             std::to_string(heads) + " heads of even size");
+    throw std::runtime_error("tensor '" + name + "' in " + path_ + ": " + std::to_string(num_rows) +
+                             " rows do not split into " + std::to_string(heads) +
+                             " heads of even size");
   }
   const int64_t head_dim = num_rows / heads;
   std::vector<float> out(values.size());

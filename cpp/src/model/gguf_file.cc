@@ -9,8 +9,19 @@ namespace {
 
 // GGUF metadata value type ids.
 enum GgufType : uint32_t {
-  kUint8 = 0, kInt8 = 1, kUint16 = 2, kInt16 = 3, kUint32 = 4, kInt32 = 5, kFloat32 = 6,
-  kBool = 7, kString = 8, kArray = 9, kUint64 = 10, kInt64 = 11, kFloat64 = 12,
+  kUint8 = 0,
+  kInt8 = 1,
+  kUint16 = 2,
+  kInt16 = 3,
+  kUint32 = 4,
+  kInt32 = 5,
+  kFloat32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kUint64 = 10,
+  kInt64 = 11,
+  kFloat64 = 12,
 };
 
 constexpr uint64_t kMaxStringBytes = 1ull << 30;
@@ -52,14 +63,30 @@ class Reader {
   GgufValue read_value(uint32_t type, int depth) {
     GgufValue value;
     switch (type) {
-      case kUint8: value.int_value = read<uint8_t>(); break;
-      case kInt8: value.int_value = read<int8_t>(); break;
-      case kUint16: value.int_value = read<uint16_t>(); break;
-      case kInt16: value.int_value = read<int16_t>(); break;
-      case kUint32: value.int_value = read<uint32_t>(); break;
-      case kInt32: value.int_value = read<int32_t>(); break;
-      case kUint64: value.int_value = static_cast<int64_t>(read<uint64_t>()); break;
-      case kInt64: value.int_value = read<int64_t>(); break;
+      case kUint8:
+        value.int_value = read<uint8_t>();
+        break;
+      case kInt8:
+        value.int_value = read<int8_t>();
+        break;
+      case kUint16:
+        value.int_value = read<uint16_t>();
+        break;
+      case kInt16:
+        value.int_value = read<int16_t>();
+        break;
+      case kUint32:
+        value.int_value = read<uint32_t>();
+        break;
+      case kInt32:
+        value.int_value = read<int32_t>();
+        break;
+      case kUint64:
+        value.int_value = static_cast<int64_t>(read<uint64_t>());
+        break;
+      case kInt64:
+        value.int_value = read<int64_t>();
+        break;
       case kFloat32:
         value.kind = GgufValue::Kind::kFloat;
         value.float_value = read<float>();
@@ -92,7 +119,8 @@ class Reader {
         }
         break;
       }
-      default: fail("unknown metadata value type " + std::to_string(type));
+      default:
+        fail("unknown metadata value type " + std::to_string(type));
     }
     return value;
   }

@@ -29,8 +29,8 @@ kernels::PackedWeight pack_rows(const Checkpoint& checkpoint,
   return packed;
 }
 
-std::vector<float> read_vector(const Checkpoint& checkpoint, const std::string& name,
-                               int64_t size, int64_t& weight_bytes) {
+std::vector<float> read_vector(const Checkpoint& checkpoint, const std::string& name, int64_t size,
+                               int64_t& weight_bytes) {
   weight_bytes += size * 4;
   return checkpoint.read_float(name, {size});
 }
@@ -68,22 +68,25 @@ LlamaModel::LlamaModel(const ModelConfig& config, const Checkpoint& checkpoint,
         layer.qkv_bias.insert(layer.qkv_bias.end(), bias.begin(), bias.end());
       }
     }
-    layer.o_proj = pack_rows(checkpoint, {{p + "self_attn.o_proj.weight", hidden}}, q_rows,
-                             weight_bytes_);
+    layer.o_proj =
+        pack_rows(checkpoint, {{p + "self_attn.o_proj.weight", hidden}}, q_rows, weight_bytes_);
     layer.post_attention_norm =
         read_vector(checkpoint, p + "post_attention_layernorm.weight", hidden, weight_bytes_);
-    layer.gate_up = pack_rows(checkpoint,
-                              {{p + "mlp.gate_proj.weight", inter}, {p + "mlp.up_proj.weight", inter}},
-                              hidden, weight_bytes_);
-    layer.down = pack_rows(checkpoint, {{p + "mlp.down_proj.weight", hidden}}, inter, weight_bytes_);
+    layer.gate_up = pack_rows(
+        checkpoint, {{p + "mlp.gate_proj.weight", inter}, {p + "mlp.up_proj.weight", inter}},
+        hidden, weight_bytes_);
+    layer.down =
+        pack_rows(checkpoint, {{p + "mlp.down_proj.weight", hidden}}, inter, weight_bytes_);
     layers_.push_back(std::move(layer));
   }
   final_norm_ = read_vector(checkpoint, "model.norm.weight", hidden, weight_bytes_);
   if (config_.tie_word_embeddings || !checkpoint.has("lm_head.weight")) {
-    lm_head_ = kernels::PackedWeight::pack(embed_tokens_.data(), config_.vocab_size, hidden, hidden);
+    lm_head_ =
+        kernels::PackedWeight::pack(embed_tokens_.data(), config_.vocab_size, hidden, hidden);
     weight_bytes_ += lm_head_.size_bytes();
   } else {
-    lm_head_ = pack_rows(checkpoint, {{"lm_head.weight", config_.vocab_size}}, hidden, weight_bytes_);
+    lm_head_ =
+        pack_rows(checkpoint, {{"lm_head.weight", config_.vocab_size}}, hidden, weight_bytes_);
   }
   rope_cos_sin_ = rope_cos_sin_table(config_, config_.head_dim, max_positions_);
 }

@@ -33,8 +33,8 @@ class LlamaModel {
  private:
   struct Layer {
     std::vector<float> input_norm;
-    kernels::PackedWeight qkv;      // rows: q (num_heads*head_dim), k, v (num_kv_heads*head_dim)
-    std::vector<float> qkv_bias;    // empty without attention_bias
+    kernels::PackedWeight qkv;    // rows: q (num_heads*head_dim), k, v (num_kv_heads*head_dim)
+    std::vector<float> qkv_bias;  // empty without attention_bias
     kernels::PackedWeight o_proj;
     std::vector<float> post_attention_norm;
     kernels::PackedWeight gate_up;  // rows: gate (intermediate), up (intermediate)

@@ -1,7 +1,8 @@
+#include "cadence/model_config.h"
+
 #include <cmath>
 #include <stdexcept>
 
-#include "cadence/model_config.h"
 #include "model/gguf_file.h"
 
 namespace cadence {
@@ -18,8 +19,8 @@ void require_positive(int64_t value, const char* name) {
 }  // namespace
 
 const std::vector<std::string>& ModelConfig::supported_architectures() {
-  static const std::vector<std::string> kArchitectures = {
-      "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"};
+  static const std::vector<std::string> kArchitectures = {"LlamaForCausalLM", "MistralForCausalLM",
+                                                          "Qwen2ForCausalLM"};
   return kArchitectures;
 }
 
@@ -85,8 +86,8 @@ ModelConfig load_gguf_model_config(const std::string& path) {
                             ? gguf.get_int(p + "attention.head_count_kv")
                             : config.num_heads;
   config.rms_norm_eps = gguf.get_float(p + "attention.layer_norm_rms_epsilon");
-  config.rope_theta = gguf.find(p + "rope.freq_base") ? gguf.get_float(p + "rope.freq_base")
-                                                      : 10000.0;
+  config.rope_theta =
+      gguf.find(p + "rope.freq_base") ? gguf.get_float(p + "rope.freq_base") : 10000.0;
   config.max_position_embeddings = gguf.get_int(p + "context_length");
   if (gguf.find(p + "attention.key_length") != nullptr) {
     config.head_dim = gguf.get_int(p + "attention.key_length");
@@ -102,8 +103,9 @@ ModelConfig load_gguf_model_config(const std::string& path) {
   }
   for (const GgufTensorInfo& info : gguf.tensor_infos()) {
     if (info.name == "rope_freqs.weight") {
-      throw std::runtime_error(path + ": per-dimension rope_freqs (Llama-3.1 scaling in GGUF) "
-                                      "is not supported yet; load the HF checkpoint instead");
+      throw std::runtime_error(path +
+                               ": per-dimension rope_freqs (Llama-3.1 scaling in GGUF) "
+                               "is not supported yet; load the HF checkpoint instead");
     }
   }
   if (const GgufValue* tokens = gguf.find("tokenizer.ggml.tokens")) {

@@ -49,8 +49,8 @@ void SafetensorsCheckpoint::load_file(const std::string& file_path) {
     throw std::runtime_error(file_path + ": safetensors header length " +
                              std::to_string(header_bytes) + " exceeds the file size");
   }
-  const json::Value header = json::parse(
-      std::string_view(reinterpret_cast<const char*>(file.data()) + 8, header_bytes));
+  const json::Value header =
+      json::parse(std::string_view(reinterpret_cast<const char*>(file.data()) + 8, header_bytes));
   if (!header.is_object()) throw std::runtime_error(file_path + ": header is not a JSON object");
   const uint8_t* data_begin = file.data() + 8 + header_bytes;
   const size_t data_bytes = file.size_bytes() - 8 - header_bytes;

@@ -106,12 +106,18 @@ const TensorTypeTraits kQ4_1{"Q4_1", 32, 20, q4_1_to_float};
 
 const TensorTypeTraits* find_tensor_type(uint32_t type_id) {
   switch (static_cast<TensorType>(type_id)) {
-    case TensorType::kF32: return &kF32;
-    case TensorType::kF16: return &kF16;
-    case TensorType::kBF16: return &kBF16;
-    case TensorType::kQ8_0: return &kQ8_0;
-    case TensorType::kQ4_0: return &kQ4_0;
-    case TensorType::kQ4_1: return &kQ4_1;
+    case TensorType::kF32:
+      return &kF32;
+    case TensorType::kF16:
+      return &kF16;
+    case TensorType::kBF16:
+      return &kBF16;
+    case TensorType::kQ8_0:
+      return &kQ8_0;
+    case TensorType::kQ4_0:
+      return &kQ4_0;
+    case TensorType::kQ4_1:
+      return &kQ4_1;
   }
   return nullptr;
 }

@@ -35,8 +35,7 @@ int32_t Sampler::sample(const float* logits, int64_t vocab_size, const SamplingP
   const float inv_temperature = 1.0f / params.temperature;
   candidates_.resize(static_cast<size_t>(vocab_size));
   for (int64_t i = 0; i < vocab_size; ++i) {
-    candidates_[i] = {std::exp((logits[i] - max_logit) * inv_temperature),
-                      static_cast<int32_t>(i)};
+    candidates_[i] = {std::exp((logits[i] - max_logit) * inv_temperature), static_cast<int32_t>(i)};
   }
   auto by_rank = [](const Candidate& a, const Candidate& b) {
     return better(a.prob, a.token_id, b.prob, b.token_id);

@@ -19,7 +19,7 @@ struct Request {
   std::vector<int32_t> prompt_token_ids;
   std::vector<int32_t> output_token_ids;
   SamplingParams params;
-  std::mt19937_64 rng;  // this request's private stream: batch composition never touches it
+  std::mt19937_64 rng;        // this request's private stream: batch composition never touches it
   int64_t arrival_index = 0;  // admission order; the newest is preempted first
   RequestState state = RequestState::kWaiting;
   // Tokens whose keys/values are in the cache. Reset to 0 by preemption (recompute).
@@ -34,9 +34,8 @@ struct Request {
     return num_prompt_tokens() + static_cast<int64_t>(output_token_ids.size());
   }
   int32_t token_at(int64_t position) const {
-    return position < num_prompt_tokens()
-               ? prompt_token_ids[position]
-               : output_token_ids[position - num_prompt_tokens()];
+    return position < num_prompt_tokens() ? prompt_token_ids[position]
+                                          : output_token_ids[position - num_prompt_tokens()];
   }
 };
 

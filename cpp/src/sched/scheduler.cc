@@ -58,11 +58,9 @@ SchedulerOutput Scheduler::schedule() {
   // 1. Running requests, oldest first.
   for (size_t i = 0; i < running_.size() && budget > 0;) {
     Request* request = running_[i];
-    const int64_t num_new =
-        std::min(request->num_tokens() - request->num_computed_tokens, budget);
-    const int64_t num_blocks_needed =
-        blocks_for_tokens(request->num_computed_tokens + num_new) -
-        static_cast<int64_t>(request->block_table.size());
+    const int64_t num_new = std::min(request->num_tokens() - request->num_computed_tokens, budget);
+    const int64_t num_blocks_needed = blocks_for_tokens(request->num_computed_tokens + num_new) -
+                                      static_cast<int64_t>(request->block_table.size());
     bool preempted_self = false;
     while (!pool_.can_allocate(num_blocks_needed)) {
       Request* victim = running_.back();

@@ -22,9 +22,9 @@
 namespace cadence {
 
 struct SchedulerConfig {
-  int64_t max_num_seqs = 256;            // running requests at once, >= 1
+  int64_t max_num_seqs = 256;             // running requests at once, >= 1
   int64_t max_num_batched_tokens = 2048;  // tokens computed per step, >= 1
-  int64_t block_size = 16;               // tokens per block, >= 1
+  int64_t block_size = 16;                // tokens per block, >= 1
 };
 
 struct ScheduledRequest {

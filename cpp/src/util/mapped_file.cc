@@ -16,7 +16,7 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   if (fd < 0) {
     throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
   }
-  struct stat st {};
+  struct stat st{};
   if (::fstat(fd, &st) != 0) {
     ::close(fd);
     throw std::runtime_error("cannot stat " + path + ": " + std::strerror(errno));

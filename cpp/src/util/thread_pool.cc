@@ -1,11 +1,12 @@
 // ThreadPool: a decode step makes ~200 parallel_for calls of tens of microseconds each, so
 // the hand-off must cost about a microsecond, not a condition-variable round trip (~10-50 us).
 //
-// Protocol (all shared words accessed with GCC/Clang __atomic builtins, because the header
-// declares them as plain fields):
+// Protocol (generation_, num_pending_ and stopping_ are atomics; chunks_ and job_ are plain
+// and published by the release store of generation_):
 // - generation_ packs (sequence << 16) | num_chunks. The caller writes chunks_ and job_, sets
 //   num_pending_ = num_chunks - 1, then publishes a new generation with a release store.
-// - Worker i owns chunk i + 1. It spins on generation_ for up to kWorkerSpin, then sleeps on
+// - Worker i owns chunk i + 1. It polls generation_ for up to kWorkerSpin (with pause, then
+//   yielding its core so that oversubscribed threads holding chunks can run), then sleeps on
 //   work_ready_. A worker without a chunk in a generation reads nothing but the word itself,
 //   so it can never see chunks_ half-rewritten for a later call.
 // - A worker runs its chunk and decrements num_pending_ (release); the caller, after running
@@ -28,6 +29,8 @@ constexpr uint64_t kChunkMask = (uint64_t{1} << kChunkBits) - 1;
 // How long an idle worker spins before sleeping: covers the gaps between the kernels of one
 // step and short host work between steps, without burning a core when the engine is idle.
 constexpr auto kWorkerSpin = std::chrono::microseconds(250);
+// How long an idle worker spins with pause before it yields its core between polls.
+constexpr auto kWorkerPauseSpin = std::chrono::microseconds(50);
 // How long the caller spins on stragglers before yielding its core to them.
 constexpr auto kCallerSpin = std::chrono::microseconds(50);
 
@@ -53,8 +56,10 @@ ThreadPool::ThreadPool(int num_threads) {
 }
 
 ThreadPool::~ThreadPool() {
-  __atomic_store_n(&stopping_, true, __ATOMIC_RELEASE);
-  { std::lock_guard<std::mutex> lock(mutex_); }
+  stopping_.store(true, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+  }
   work_ready_.notify_all();
   for (auto& worker : workers_) worker.join();
 }
@@ -80,11 +85,13 @@ void ThreadPool::parallel_for_grain(int64_t n, int64_t grain,
     chunks_[static_cast<size_t>(c)] = {begin, end};
   }
   job_ = &fn;
-  __atomic_store_n(&num_pending_, static_cast<int>(num_chunks - 1), __ATOMIC_RELAXED);
-  const uint64_t sequence = (__atomic_load_n(&generation_, __ATOMIC_RELAXED) >> kChunkBits) + 1;
-  __atomic_store_n(&generation_, (sequence << kChunkBits) | static_cast<uint64_t>(num_chunks),
-                   __ATOMIC_RELEASE);
-  { std::lock_guard<std::mutex> lock(mutex_); }
+  num_pending_.store(static_cast<int>(num_chunks - 1), std::memory_order_relaxed);
+  const uint64_t sequence = (generation_.load(std::memory_order_relaxed) >> kChunkBits) + 1;
+  generation_.store((sequence << kChunkBits) | static_cast<uint64_t>(num_chunks),
+                    std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+  }
   work_ready_.notify_all();
 
   // The workers hold a pointer to fn: even if chunk 0 throws, wait for them before unwinding.
@@ -95,9 +102,9 @@ void ThreadPool::parallel_for_grain(int64_t n, int64_t grain,
     error = std::current_exception();
   }
 
-  if (__atomic_load_n(&num_pending_, __ATOMIC_ACQUIRE) != 0) {
+  if (num_pending_.load(std::memory_order_acquire) != 0) {
     const auto spin_until = std::chrono::steady_clock::now() + kCallerSpin;
-    for (int spins = 0; __atomic_load_n(&num_pending_, __ATOMIC_ACQUIRE) != 0; ++spins) {
+    for (int spins = 0; num_pending_.load(std::memory_order_acquire) != 0; ++spins) {
       if (spins < 256 || std::chrono::steady_clock::now() < spin_until) {
         cpu_relax();
       } else {
@@ -116,29 +123,39 @@ void ThreadPool::worker_loop(int worker_index) {
   const uint64_t my_chunk = static_cast<uint64_t>(worker_index) + 1;
   for (;;) {
     // Wait for a new generation: spin first, then sleep.
-    uint64_t generation = __atomic_load_n(&generation_, __ATOMIC_ACQUIRE);
+    uint64_t generation = generation_.load(std::memory_order_acquire);
     if (generation == seen) {
-      const auto spin_until = std::chrono::steady_clock::now() + kWorkerSpin;
+      // Spin with pause first (fastest hand-off), then spin with yield so that, when there
+      // are more runnable threads than cores, the threads holding chunks get the CPU.
+      const auto start = std::chrono::steady_clock::now();
+      bool is_yielding = false;
       for (int spins = 1;; ++spins) {
-        cpu_relax();
-        generation = __atomic_load_n(&generation_, __ATOMIC_ACQUIRE);
-        if (generation != seen || __atomic_load_n(&stopping_, __ATOMIC_ACQUIRE)) break;
-        if ((spins & 255) == 0 && std::chrono::steady_clock::now() >= spin_until) {
+        if (!is_yielding) {
+          cpu_relax();
+        } else {
+          std::this_thread::yield();
+        }
+        generation = generation_.load(std::memory_order_acquire);
+        if (generation != seen || stopping_.load(std::memory_order_acquire)) break;
+        if ((spins & 63) != 0) continue;
+        const auto spun = std::chrono::steady_clock::now() - start;
+        is_yielding = spun >= kWorkerPauseSpin;
+        if (spun >= kWorkerSpin) {
           std::unique_lock<std::mutex> lock(mutex_);
           work_ready_.wait(lock, [&] {
-            generation = __atomic_load_n(&generation_, __ATOMIC_ACQUIRE);
-            return generation != seen || __atomic_load_n(&stopping_, __ATOMIC_ACQUIRE);
+            generation = generation_.load(std::memory_order_acquire);
+            return generation != seen || stopping_.load(std::memory_order_acquire);
           });
           break;
         }
       }
     }
-    if (__atomic_load_n(&stopping_, __ATOMIC_ACQUIRE)) return;
+    if (stopping_.load(std::memory_order_acquire)) return;
     seen = generation;
     if (my_chunk >= (generation & kChunkMask)) continue;  // no chunk for this worker
     const std::pair<int64_t, int64_t> chunk = chunks_[my_chunk];
     (*job_)(chunk.first, chunk.second);
-    __atomic_fetch_sub(&num_pending_, 1, __ATOMIC_RELEASE);
+    num_pending_.fetch_sub(1, std::memory_order_release);
   }
 }
 

@@ -6,6 +6,7 @@
 // and only one thread may call parallel_for at a time (the engine thread).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -37,12 +38,11 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable work_ready_;
-  std::condition_variable work_done_;
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   std::vector<std::pair<int64_t, int64_t>> chunks_;  // chunk i+1 belongs to worker i
-  uint64_t generation_ = 0;
-  int num_pending_ = 0;
-  bool stopping_ = false;
+  std::atomic<uint64_t> generation_{0};  // (sequence << 16) | num_chunks, see thread_pool.cc
+  std::atomic<int> num_pending_{0};      // worker chunks of this call still running
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace cadence

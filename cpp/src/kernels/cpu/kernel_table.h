@@ -47,6 +47,12 @@ struct AttentionArgs {
 // indices into q/out) times query heads [head_begin, head_end), all reading one kv head.
 // Every (row, head) pair is computed by the same instruction sequence whatever else is in
 // the item, so items can be cut any way without changing results.
+//
+// Keys are grouped in partitions of kAttentionPartitionKeys positions; an item processes
+// partitions [partition_begin, partition_end) of its pairs (clipped to the keys they see).
+// With partial_states == nullptr it must cover all of them and writes the output; otherwise
+// it writes each pair's softmax state (attention_state_floats floats) to
+// partial_states + pair * partial_pair_stride for attention_merge to combine.
 struct AttentionItem {
   int64_t seq = 0;
   int64_t kv_head = 0;
@@ -54,19 +60,30 @@ struct AttentionItem {
   int64_t head_end = 0;
   int64_t row_begin = 0;
   int64_t row_end = 0;
+  int64_t partition_begin = 0;
+  int64_t partition_end = INT64_MAX;
+  float* partial_states = nullptr;
+  int64_t partial_pair_stride = 0;
 };
 
 // Keys are consumed in chunks of this many positions, [c * 64, (c + 1) * 64); the
 // online-softmax rescale happens once per chunk. Chunk boundaries are fixed positions, so a
 // row's reduction order does not depend on the batch (nor on the cache block size).
 constexpr int64_t kAttentionKeyChunk = 64;
+// Key partitions: positions [i * 256, (i + 1) * 256) (a multiple of the chunk). Each
+// partition's softmax state is computed from scratch and the states are merged in ascending
+// order, which lets a long decode row be split over threads without changing its result.
+constexpr int64_t kAttentionPartitionKeys = 256;
 // Upper bound on (row, head) pairs per AttentionItem (sizes the scratch buffer).
 constexpr int64_t kAttentionMaxPairs = 32;
 
-// Floats of scratch one attention_item call needs.
-inline int64_t attention_scratch_floats(int64_t head_dim, int64_t num_pairs) {
-  // acc[num_pairs][head_dim] + running max + running sum + scores[num_pairs][chunk]
-  return num_pairs * (head_dim + 2 + kAttentionKeyChunk) + 64;
+// Floats of one pair's softmax state: acc[head_dim], running max, running sum.
+constexpr int64_t attention_state_floats(int64_t head_dim) { return head_dim + 2; }
+
+// Floats of scratch one attention_item or attention_merge call needs.
+constexpr int64_t attention_scratch_floats(int64_t head_dim, int64_t num_pairs) {
+  // total and partition states [num_pairs][state] + scores[num_pairs][chunk]
+  return num_pairs * (2 * attention_state_floats(head_dim) + kAttentionKeyChunk) + 64;
 }
 
 struct KernelTable {
@@ -89,6 +106,10 @@ struct KernelTable {
                     int64_t row_end);
   // One attention work item; scratch holds attention_scratch_floats(head_dim, pairs) floats.
   void (*attention_item)(const AttentionArgs& args, const AttentionItem& item, float* scratch);
+  // Merges num_states partition states of one pair (consecutive, in partition order) and
+  // writes its output row of head_dim floats; scratch holds attention_state_floats floats.
+  void (*attention_merge)(const float* states, int64_t num_states, int64_t head_dim, float* scratch,
+                          float* out);
 };
 
 // The table of one ISA path, or nullptr when this build does not contain that path.

@@ -24,6 +24,7 @@ constexpr KernelTable kAvx2Table = {
     &simd::silu_mul_rows<Avx2Vec>,
     &simd::rope_rows<Avx2Vec>,
     &simd::attention_item<Avx2Vec>,
+    &simd::attention_merge<Avx2Vec>,
 };
 }  // namespace
 

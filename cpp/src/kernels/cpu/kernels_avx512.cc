@@ -1,5 +1,5 @@
-// The AVX-512 path (F, BW, VL): the shared SIMD templates instantiated with Avx512Vec. Compiled with
-// the AVX-512 flags; nothing here runs before isa.cc has checked the CPU, except
+// The AVX-512 path (F, BW, VL): the shared SIMD templates instantiated with Avx512Vec. Compiled
+// with the AVX-512 flags; nothing here runs before isa.cc has checked the CPU, except
 // avx512_kernel_table(), which only returns an address.
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 // First, so that its warning suppression covers the first inclusion of <immintrin.h>.
@@ -28,6 +28,7 @@ constexpr KernelTable kAvx512Table = {
     &simd::silu_mul_rows<Avx512Vec>,
     &simd::rope_rows<Avx512Vec>,
     &simd::attention_item<Avx512Vec>,
+    &simd::attention_merge<Avx512Vec>,
 };
 }  // namespace
 

@@ -64,7 +64,6 @@ struct Emu512Vec {
     return {H::select_gt(x.lo, limit.lo, if_greater.lo, otherwise.lo),
             H::select_gt(x.hi, limit.hi, if_greater.hi, otherwise.hi)};
   }
-  static void prefetch(const float* p) { H::prefetch(p); }
 };
 
 constexpr KernelTable kEmu512Table = {
@@ -76,6 +75,7 @@ constexpr KernelTable kEmu512Table = {
     &simd::silu_mul_rows<Emu512Vec>,
     &simd::rope_rows<Emu512Vec>,
     &simd::attention_item<Emu512Vec>,
+    &simd::attention_merge<Emu512Vec>,
 };
 
 }  // namespace

@@ -1,8 +1,12 @@
 // The scalar path: plain C++ loops, baseline flags. It is the fallback on CPUs without AVX2
 // and the cross-check for the SIMD paths. Same numerics contracts as the SIMD code:
-// - gemm: one std::fma chain per output over ascending k (bit-identical to the SIMD paths);
+// - gemm: one fused multiply-add chain per output over ascending k. On CPUs with FMA (all
+//   that can run a SIMD path) that is std::fma, bit-identical to the SIMD paths; without
+//   hardware FMA std::fma is a slow software emulation, so there it is a * b + c instead
+//   (still batch-invariant, just not comparable bit for bit with paths that cannot run there);
 // - attention: the same key chunks and online-softmax steps, per pair, in fixed order;
 // - row ops: sequential per-row reductions.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -14,8 +18,28 @@ namespace {
 
 constexpr int64_t kPanel = PackedWeight::kPanelRows;
 
-void gemm_block(const GemmArgs& g, int64_t m_begin, int64_t m_end, int64_t p_begin,
-                int64_t p_end) {
+bool has_hardware_fma() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool has_fma = __builtin_cpu_supports("fma");
+  return has_fma;
+#else
+  return true;  // aarch64 and the other targets we build for have fused multiply-add
+#endif
+}
+
+// a * b + c, fused when kFma.
+template <bool kFma>
+inline float madd(float a, float b, float c) {
+  if constexpr (kFma) {
+    return std::fma(a, b, c);
+  } else {
+    return a * b + c;
+  }
+}
+
+template <bool kFma>
+void gemm_block_impl(const GemmArgs& g, int64_t m_begin, int64_t m_end, int64_t p_begin,
+                     int64_t p_end) {
   for (int64_t p = p_begin; p < p_end; ++p) {
     const float* panel = g.w_panels + p * g.k * kPanel;
     const int64_t num_cols = g.n - p * kPanel < kPanel ? g.n - p * kPanel : kPanel;
@@ -24,13 +48,21 @@ void gemm_block(const GemmArgs& g, int64_t m_begin, int64_t m_end, int64_t p_beg
       float acc[kPanel] = {};
       for (int64_t k = 0; k < g.k; ++k) {
         const float* wk = panel + k * kPanel;
-        for (int64_t r = 0; r < kPanel; ++r) acc[r] = std::fma(a[k], wk[r], acc[r]);
+        for (int64_t r = 0; r < kPanel; ++r) acc[r] = madd<kFma>(a[k], wk[r], acc[r]);
       }
       float* c = g.c + i * g.ldc + p * kPanel;
       for (int64_t r = 0; r < num_cols; ++r) {
         c[r] = g.bias != nullptr ? acc[r] + g.bias[p * kPanel + r] : acc[r];
       }
     }
+  }
+}
+
+void gemm_block(const GemmArgs& g, int64_t m_begin, int64_t m_end, int64_t p_begin, int64_t p_end) {
+  if (has_hardware_fma()) {
+    gemm_block_impl<true>(g, m_begin, m_end, p_begin, p_end);
+  } else {
+    gemm_block_impl<false>(g, m_begin, m_end, p_begin, p_end);
   }
 }
 
@@ -64,8 +96,7 @@ void silu_mul_rows(const float* gate_up, int64_t inter, int64_t ld_gate_up, floa
 }
 
 void rope_rows(float* x, int64_t num_heads, int64_t head_dim, int64_t rot_dim, int64_t ld_x,
-               const int32_t* positions, const float* cos_sin, int64_t row_begin,
-               int64_t row_end) {
+               const int32_t* positions, const float* cos_sin, int64_t row_begin, int64_t row_end) {
   const int64_t half = rot_dim / 2;
   for (int64_t t = row_begin; t < row_end; ++t) {
     const float* cs = cos_sin + static_cast<int64_t>(positions[t]) * rot_dim;
@@ -80,65 +111,128 @@ void rope_rows(float* x, int64_t num_heads, int64_t head_dim, int64_t rot_dim, i
   }
 }
 
-// Same key chunks as simd::attention_item (kernel_table.h), one pair at a time.
-void attention_item(const AttentionArgs& args, const AttentionItem& item, float* scratch) {
+// total <- merge(total, part) for states laid out as in simd::merge_state.
+void merge_state(float* total, const float* part, int64_t head_dim) {
+  const float new_max = std::fmax(total[head_dim], part[head_dim]);
+  const float a = std::exp(total[head_dim] - new_max), b = std::exp(part[head_dim] - new_max);
+  for (int64_t d = 0; d < head_dim; ++d) total[d] = total[d] * a + part[d] * b;
+  total[head_dim] = new_max;
+  total[head_dim + 1] = total[head_dim + 1] * a + part[head_dim + 1] * b;
+}
+
+void finalize_state(const float* state, int64_t head_dim, float* out) {
+  const float sum = state[head_dim + 1];
+  for (int64_t d = 0; d < head_dim; ++d) out[d] = sum > 0.0f ? state[d] / sum : 0.0f;
+}
+
+void attention_merge(const float* states, int64_t num_states, int64_t head_dim, float* scratch,
+                     float* out) {
+  const int64_t state_floats = attention_state_floats(head_dim);
+  for (int64_t i = 0; i < state_floats; ++i) scratch[i] = states[i];
+  for (int64_t s = 1; s < num_states; ++s) {
+    merge_state(scratch, states + s * state_floats, head_dim);
+  }
+  finalize_state(scratch, head_dim, out);
+}
+
+// Same key chunks and partitions as simd::attention_item (kernel_table.h), one pair at a time.
+template <bool kFma>
+void attention_item_impl(const AttentionArgs& args, const AttentionItem& item, float* scratch) {
   const PagedKvCache& cache = *args.cache;
   const AttentionBatch& batch = *args.batch;
   const int64_t head_dim = cache.head_dim;
   const int64_t block_size = cache.block_size;
+  const int64_t state_floats = attention_state_floats(head_dim);
   const int64_t q_end = batch.query_start[item.seq + 1];
   const int64_t row_offset = batch.context_lens[item.seq] - q_end;  // position = row + offset
   const int32_t* block_table = batch.block_tables + item.seq * batch.max_blocks_per_seq;
-  float* acc = scratch;
-  float* scores = scratch + head_dim;
+  float* total = scratch;
+  float* work = total + state_floats;
+  float* scores = work + state_floats;
   // Row of token t of this kv head in a cache.
   auto key_row = [&](const float* base, int64_t t) {
     const int64_t block_id = block_table[t / block_size];
     return base + ((block_id * cache.num_kv_heads + item.kv_head) * block_size + t % block_size) *
                       head_dim;
   };
+  int64_t pair = 0;
   for (int64_t row = item.row_begin; row < item.row_end; ++row) {
     const int64_t pos = row + row_offset;
-    for (int64_t head = item.head_begin; head < item.head_end; ++head) {
+    for (int64_t head = item.head_begin; head < item.head_end; ++head, ++pair) {
       const float* q = args.q + row * args.ld_q + head * head_dim;
-      float* o = args.out + row * args.ld_out + head * head_dim;
-      float run_max = -INFINITY, run_sum = 0.0f;
-      for (int64_t d = 0; d < head_dim; ++d) acc[d] = 0.0f;
-      for (int64_t t0 = 0; t0 <= pos; t0 += kAttentionKeyChunk) {
-        const int64_t len = pos + 1 - t0 < kAttentionKeyChunk ? pos + 1 - t0 : kAttentionKeyChunk;
-        float chunk_max = -INFINITY;
-        for (int64_t j = 0; j < len; ++j) {
-          const float* k = key_row(cache.k_cache, t0 + j);
-          float dot = 0.0f;
-          for (int64_t d = 0; d < head_dim; ++d) dot = std::fma(q[d], k[d], dot);
-          scores[j] = dot * args.scale;
-          chunk_max = std::fmax(chunk_max, scores[j]);
-        }
-        const float new_max = std::fmax(run_max, chunk_max);
-        const float alpha = std::exp(run_max - new_max);
-        float sum = 0.0f;
-        for (int64_t j = 0; j < len; ++j) {
-          scores[j] = std::exp(scores[j] - new_max);
-          sum += scores[j];
-        }
-        run_max = new_max;
-        run_sum = run_sum * alpha + sum;
-        for (int64_t d = 0; d < head_dim; ++d) {
-          float a = acc[d] * alpha;
+      for (int64_t d = 0; d < head_dim; ++d) total[d] = 0.0f;
+      total[head_dim] = -INFINITY;
+      total[head_dim + 1] = 0.0f;
+      const int64_t num_partitions = pos < 0 ? 0 : pos / kAttentionPartitionKeys + 1;
+      const int64_t part_end =
+          item.partition_end < num_partitions ? item.partition_end : num_partitions;
+      for (int64_t part = item.partition_begin; part < part_end; ++part) {
+        const bool is_first = part == item.partition_begin;
+        float* state = is_first ? total : work;
+        float* acc = state;
+        float run_max = -INFINITY, run_sum = 0.0f;
+        for (int64_t d = 0; d < head_dim; ++d) acc[d] = 0.0f;
+        const int64_t t_begin = part * kAttentionPartitionKeys;
+        const int64_t t_end = std::min(t_begin + kAttentionPartitionKeys, pos + 1);
+        for (int64_t t0 = t_begin; t0 < t_end; t0 += kAttentionKeyChunk) {
+          const int64_t len = std::min(t_end - t0, kAttentionKeyChunk);
+          float chunk_max = -INFINITY;
           for (int64_t j = 0; j < len; ++j) {
-            a = std::fma(scores[j], key_row(cache.v_cache, t0 + j)[d], a);
+            const float* k = key_row(cache.k_cache, t0 + j);
+            float dot = 0.0f;
+            for (int64_t d = 0; d < head_dim; ++d) dot = madd<kFma>(q[d], k[d], dot);
+            scores[j] = dot * args.scale;
+            chunk_max = std::fmax(chunk_max, scores[j]);
           }
-          acc[d] = a;
+          const float new_max = std::fmax(run_max, chunk_max);
+          const float alpha = std::exp(run_max - new_max);
+          float sum = 0.0f;
+          for (int64_t j = 0; j < len; ++j) {
+            scores[j] = std::exp(scores[j] - new_max);
+            sum += scores[j];
+          }
+          run_max = new_max;
+          run_sum = run_sum * alpha + sum;
+          for (int64_t d = 0; d < head_dim; ++d) {
+            float a = acc[d] * alpha;
+            for (int64_t j = 0; j < len; ++j) {
+              a = madd<kFma>(scores[j], key_row(cache.v_cache, t0 + j)[d], a);
+            }
+            acc[d] = a;
+          }
         }
+        state[head_dim] = run_max;
+        state[head_dim + 1] = run_sum;
+        if (!is_first) merge_state(total, work, head_dim);
       }
-      for (int64_t d = 0; d < head_dim; ++d) o[d] = run_sum > 0.0f ? acc[d] / run_sum : 0.0f;
+      if (item.partial_states != nullptr) {
+        float* dst = item.partial_states + (pair)*item.partial_pair_stride;
+        for (int64_t i = 0; i < state_floats; ++i) dst[i] = total[i];
+      } else {
+        finalize_state(total, head_dim, args.out + row * args.ld_out + head * head_dim);
+      }
     }
   }
 }
 
+void attention_item(const AttentionArgs& args, const AttentionItem& item, float* scratch) {
+  if (has_hardware_fma()) {
+    attention_item_impl<true>(args, item, scratch);
+  } else {
+    attention_item_impl<false>(args, item, scratch);
+  }
+}
+
 constexpr KernelTable kScalarTable = {
-    Isa::kScalar, "scalar", &gemm_block, &rms_norm_rows, &add, &silu_mul_rows, &rope_rows,
-    &attention_item,
+    Isa::kScalar,      // isa
+    "scalar",          // name
+    &gemm_block,       // gemm_block
+    &rms_norm_rows,    // rms_norm_rows
+    &add,              // add
+    &silu_mul_rows,    // silu_mul_rows
+    &rope_rows,        // rope_rows
+    &attention_item,   // attention_item
+    &attention_merge,  // attention_merge
 };
 
 }  // namespace

@@ -14,7 +14,7 @@ namespace cpu {
 namespace {
 
 // Below these sizes waking the workers (a few microseconds) costs more than it saves.
-constexpr int64_t kMinGemmFmasPerThread = 1 << 16;
+constexpr int64_t kMinGemmFmasPerThread = 1 << 15;
 constexpr int64_t kMinFloatsPerThread = 1 << 13;
 constexpr int64_t kMinAttentionKeysPerThread = 1 << 11;
 // Row blocks of a GEMM split over M are multiples of every ISA's micro-tile height.
@@ -27,35 +27,77 @@ int64_t row_grain(int64_t floats_per_row) {
   return std::max<int64_t>(1, ceil_div(kMinFloatsPerThread, std::max<int64_t>(1, floats_per_row)));
 }
 
+// How one paged_attention call is cut into work items.
+struct AttentionPlan {
+  int64_t heads_per_item = 1;
+  // Decode rows (a sequence with one query row) with more than one key partition get one
+  // item per partition; their partition states go to `partials` and are merged afterwards.
+  bool is_split_decode = false;
+  float* partials = nullptr;
+};
+
+int64_t num_key_partitions(int64_t pos) { return pos < 0 ? 0 : pos / kAttentionPartitionKeys + 1; }
+
+// The number of key partitions of sequence s if its decode row is split, else 0.
+int64_t split_partitions(const AttentionBatch& batch, int64_t s, const AttentionPlan& plan) {
+  if (!plan.is_split_decode || batch.query_start[s + 1] - batch.query_start[s] != 1) return 0;
+  const int64_t parts = num_key_partitions(batch.context_lens[s] - 1);
+  return parts > 1 ? parts : 0;
+}
+
 // Calls fn(item, cost) for every attention work item, in a fixed order: sequence, kv head,
-// head chunk, row chunk. cost ~ (visible keys) x heads, for load balancing.
+// head chunk, then row chunk (or partition, for a split decode row). cost ~ keys x heads, for
+// load balancing. Split rows' states are laid out in sequence order, then head, then
+// partition: [split row][num_heads][partitions][state].
 template <class Fn>
-void for_each_attention_item(const AttentionBatch& batch, int64_t num_kv_heads, int64_t group,
-                             int64_t heads_per_item, Fn&& fn) {
-  const int64_t rows_per_item = std::max<int64_t>(1, kAttentionMaxPairs / heads_per_item);
+void for_each_attention_item(const AttentionBatch& batch, int64_t num_heads, int64_t num_kv_heads,
+                             int64_t head_dim, const AttentionPlan& plan, Fn&& fn) {
+  const int64_t group = num_heads / num_kv_heads;
+  const int64_t state_floats = attention_state_floats(head_dim);
+  const int64_t rows_per_item = std::max<int64_t>(1, kAttentionMaxPairs / plan.heads_per_item);
+  int64_t partial_offset = 0;
   for (int64_t s = 0; s < batch.num_seqs; ++s) {
     const int64_t q_begin = batch.query_start[s];
     const int64_t q_end = batch.query_start[s + 1];
     const int64_t row_offset = batch.context_lens[s] - q_end;  // position = row + offset
+    const int64_t parts = split_partitions(batch, s, plan);
     for (int64_t g = 0; g < num_kv_heads; ++g) {
-      for (int64_t h0 = g * group; h0 < (g + 1) * group; h0 += heads_per_item) {
-        const int64_t h1 = std::min((g + 1) * group, h0 + heads_per_item);
+      for (int64_t h0 = g * group; h0 < (g + 1) * group; h0 += plan.heads_per_item) {
+        const int64_t h1 = std::min((g + 1) * group, h0 + plan.heads_per_item);
+        AttentionItem item;
+        item.seq = s;
+        item.kv_head = g;
+        item.head_begin = h0;
+        item.head_end = h1;
+        // + 16 keys: fixed per-item overhead (setup, output), keeps tiny items from being free.
+        if (parts > 0) {
+          item.row_begin = q_begin;
+          item.row_end = q_end;
+          item.partial_pair_stride = parts * state_floats;
+          for (int64_t part = 0; part < parts; ++part) {
+            item.partition_begin = part;
+            item.partition_end = part + 1;
+            if (plan.partials != nullptr) {
+              item.partial_states =
+                  plan.partials + partial_offset + (h0 * parts + part) * state_floats;
+            }
+            const int64_t num_keys = std::min(
+                kAttentionPartitionKeys, batch.context_lens[s] - part * kAttentionPartitionKeys);
+            fn(item, (num_keys + 16) * (h1 - h0));
+          }
+          continue;
+        }
         for (int64_t r0 = q_begin; r0 < q_end; r0 += rows_per_item) {
           const int64_t r1 = std::min(q_end, r0 + rows_per_item);
           int64_t num_keys = 0;
           for (int64_t r = r0; r < r1; ++r) num_keys += std::max<int64_t>(0, r + row_offset + 1);
-          AttentionItem item;
-          item.seq = s;
-          item.kv_head = g;
-          item.head_begin = h0;
-          item.head_end = h1;
           item.row_begin = r0;
           item.row_end = r1;
-          // + 16: fixed per-item overhead (setup, output), keeps tiny items from being free.
           fn(item, (num_keys + 16) * (h1 - h0));
         }
       }
     }
+    partial_offset += parts * num_heads * state_floats;
   }
 }
 
@@ -64,6 +106,13 @@ float* attention_scratch(int64_t num_floats) {
   thread_local std::vector<float> scratch;
   if (static_cast<int64_t>(scratch.size()) < num_floats) scratch.resize(num_floats);
   return scratch.data();
+}
+
+// The calling thread's buffer for split rows' partition states (same growth policy).
+float* attention_partials(int64_t num_floats) {
+  thread_local std::vector<float> partials;
+  if (static_cast<int64_t>(partials.size()) < num_floats) partials.resize(num_floats);
+  return partials.data();
 }
 
 }  // namespace
@@ -135,7 +184,7 @@ void gemm(const KernelTable& table, ThreadPool& pool, const float* a, int64_t m,
   if (num_threads <= 1) {
     run_units(0, num_units);
   } else {
-    pool.parallel_for(num_units, run_units);
+    pool.parallel_for_grain(num_units, ceil_div(num_units, num_threads), run_units);
   }
 }
 
@@ -149,9 +198,8 @@ void rms_norm(const KernelTable& table, ThreadPool& pool, const float* x, int64_
 
 void add_inplace(const KernelTable& table, ThreadPool& pool, float* x, const float* y,
                  int64_t num_elements) {
-  pool.parallel_for_grain(num_elements, kMinFloatsPerThread, [&](int64_t i0, int64_t i1) {
-    table.add(x + i0, y + i0, i1 - i0);
-  });
+  pool.parallel_for_grain(num_elements, kMinFloatsPerThread,
+                          [&](int64_t i0, int64_t i1) { table.add(x + i0, y + i0, i1 - i0); });
 }
 
 void silu_mul(const KernelTable& table, ThreadPool& pool, const float* gate_up, int64_t num_rows,
@@ -176,6 +224,7 @@ void paged_attention(const KernelTable& table, ThreadPool& pool, const float* q,
   const int64_t num_kv_heads = cache.num_kv_heads;
   if (batch.num_seqs <= 0 || num_kv_heads <= 0 || num_heads <= 0) return;
   const int64_t group = num_heads / num_kv_heads;
+  if (group <= 0) return;
   AttentionArgs args;
   args.q = q;
   args.ld_q = ld_q;
@@ -186,25 +235,41 @@ void paged_attention(const KernelTable& table, ThreadPool& pool, const float* q,
   args.out = out;
   args.ld_out = ld_out;
 
-  // Whole GQA groups per item (K/V read once for all heads of a kv head), unless that leaves
-  // too few items to keep the threads busy (decode of a few sequences): then one head each.
-  int64_t heads_per_item = std::min(group, kAttentionMaxPairs);
+  // Plan: whole GQA groups per item (K/V read once for all heads of a kv head). When that
+  // gives too few items to balance the threads (decode of a few sequences), split long decode
+  // rows by key partition; if threads would still idle, split the groups' heads as well.
+  AttentionPlan plan;
+  plan.heads_per_item = std::min(group, kAttentionMaxPairs);
   int64_t num_items = 0;
   int64_t total_cost = 0;
-  for_each_attention_item(batch, num_kv_heads, group, heads_per_item,
-                          [&](const AttentionItem&, int64_t cost) {
-                            ++num_items;
-                            total_cost += cost;
-                          });
-  const int64_t max_threads = std::max<int64_t>(
-      1, total_cost * cache.head_dim / (kMinAttentionKeysPerThread * 64));
-  const int64_t num_threads = std::min<int64_t>(pool.num_threads(), max_threads);
-  if (num_threads > 1 && num_items < 4 * num_threads && heads_per_item > 1) {
-    heads_per_item = 1;
+  auto count = [&] {
+    num_items = 0;
     total_cost = 0;
-    for_each_attention_item(batch, num_kv_heads, group, heads_per_item,
-                            [&](const AttentionItem&, int64_t cost) { total_cost += cost; });
+    for_each_attention_item(batch, num_heads, num_kv_heads, cache.head_dim, plan,
+                            [&](const AttentionItem&, int64_t cost) {
+                              ++num_items;
+                              total_cost += cost;
+                            });
+  };
+  count();
+  const int64_t max_threads =
+      std::max<int64_t>(1, total_cost * cache.head_dim / (kMinAttentionKeysPerThread * 64));
+  const int64_t num_threads = std::min<int64_t>(pool.num_threads(), max_threads);
+  if (num_threads > 1 && num_items < 4 * num_threads) {
+    plan.is_split_decode = true;
+    count();
+    if (num_items < num_threads) {
+      const int64_t chunks_per_group = ceil_div(num_threads, num_items);
+      plan.heads_per_item = std::max<int64_t>(1, ceil_div(plan.heads_per_item, chunks_per_group));
+      count();
+    }
   }
+  const int64_t state_floats = attention_state_floats(cache.head_dim);
+  int64_t num_partial_floats = 0;
+  for (int64_t s = 0; s < batch.num_seqs; ++s) {
+    num_partial_floats += split_partitions(batch, s, plan) * num_heads * state_floats;
+  }
+  if (num_partial_floats > 0) plan.partials = attention_partials(num_partial_floats);
   const int64_t scratch_floats = attention_scratch_floats(cache.head_dim, kAttentionMaxPairs);
 
   // Thread t runs the items whose cost midpoint falls in the t-th of num_threads equal
@@ -212,21 +277,37 @@ void paged_attention(const KernelTable& table, ThreadPool& pool, const float* q,
   auto run_share = [&](int64_t t_begin, int64_t t_end) {
     float* scratch = attention_scratch(scratch_floats);
     int64_t cost_before = 0;
-    for_each_attention_item(batch, num_kv_heads, group, heads_per_item,
+    for_each_attention_item(batch, num_heads, num_kv_heads, cache.head_dim, plan,
                             [&](const AttentionItem& item, int64_t cost) {
                               const int64_t mid = cost_before + cost / 2;
                               cost_before += cost;
                               const int64_t owner =
                                   std::min(num_threads - 1, mid * num_threads / total_cost);
-                              if (owner >= t_begin && owner < t_end) {
+                              if (owner >= t_begin && owner < t_end)
                                 table.attention_item(args, item, scratch);
-                              }
                             });
   };
   if (num_threads <= 1) {
     run_share(0, 1);
   } else {
     pool.parallel_for(num_threads, run_share);
+  }
+
+  // Merge the split decode rows' partition states, in partition order (small: heads x
+  // partitions x head_dim per row, so the calling thread does it).
+  if (plan.partials != nullptr) {
+    float* scratch = attention_scratch(scratch_floats);
+    const float* states = plan.partials;
+    for (int64_t s = 0; s < batch.num_seqs; ++s) {
+      const int64_t parts = split_partitions(batch, s, plan);
+      if (parts == 0) continue;
+      const int64_t row = batch.query_start[s];
+      for (int64_t h = 0; h < num_heads; ++h) {
+        table.attention_merge(states, parts, cache.head_dim, scratch,
+                              out + row * ld_out + h * cache.head_dim);
+        states += parts * state_floats;
+      }
+    }
   }
 }
 
@@ -241,8 +322,7 @@ void gemm(ThreadPool& pool, const float* a, int64_t m, int64_t lda, const Packed
 
 void rms_norm(ThreadPool& pool, const float* x, int64_t num_rows, int64_t dim, int64_t ld_x,
               const float* weight, float eps, float* out, int64_t ld_out) {
-  cpu::rms_norm(cpu::active_kernel_table(), pool, x, num_rows, dim, ld_x, weight, eps, out,
-                ld_out);
+  cpu::rms_norm(cpu::active_kernel_table(), pool, x, num_rows, dim, ld_x, weight, eps, out, ld_out);
 }
 
 void add_inplace(ThreadPool& pool, float* x, const float* y, int64_t num_elements) {
@@ -255,9 +335,8 @@ void silu_mul(ThreadPool& pool, const float* gate_up, int64_t num_rows, int64_t 
                 ld_out);
 }
 
-void rope_neox(ThreadPool& pool, float* x, int64_t num_tokens, int64_t num_heads,
-               int64_t head_dim, int64_t rot_dim, int64_t ld_x, const int32_t* positions,
-               const float* cos_sin) {
+void rope_neox(ThreadPool& pool, float* x, int64_t num_tokens, int64_t num_heads, int64_t head_dim,
+               int64_t rot_dim, int64_t ld_x, const int32_t* positions, const float* cos_sin) {
   cpu::rope_neox(cpu::active_kernel_table(), pool, x, num_tokens, num_heads, head_dim, rot_dim,
                  ld_x, positions, cos_sin);
 }

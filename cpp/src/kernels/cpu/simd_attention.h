@@ -9,20 +9,23 @@
 // For each chunk: S = scale * Q_pairs . K_chunk^T (register tiles of pairs x 4 keys, each dot
 // one FMA chain over head_dim then a fixed horizontal tree), then per pair an online-softmax
 // step over the keys it may see (position <= its own) and acc = acc * alpha + sum_j p_j V_j.
-// Every pair runs the same instruction sequence whatever else shares its item, and chunk
-// boundaries are fixed positions, so a row's output does not depend on the batch.
+// Chunks are grouped in partitions of kAttentionPartitionKeys positions whose softmax states
+// are merged in ascending order, so one long decode row can be spread over threads.
+// Every pair runs the same instruction sequence whatever else shares its item, and chunk and
+// partition boundaries are fixed positions, so a row's output does not depend on the batch.
 #pragma once
 
 #include <cstdint>
 
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/simd_common.h"
 #include "kernels/cpu/simd_elementwise.h"
 
 namespace cadence::kernels::cpu::simd {
 
 constexpr int kAttnKeysPerTile = 4;
-// Registers of one row of output accumulated at once in the P.V step.
-constexpr int kAttnPvRegs = 8;
+// Registers of head_dim per pair accumulated at once in the P.V step (x kPairsPerTile pairs).
+constexpr int kAttnPvRegs = 4;
 
 // out[p * out_stride + j] = scale * dot(q[p], k[j]), p < P, j < num_keys (1..4). Keys past
 // num_keys are computed on a repeated key and dropped, so every dot is the same chain.
@@ -33,22 +36,23 @@ void dot_tile(const float* const* q, const float* const* k, int64_t num_keys, in
   constexpr int kW = V::kWidth;
   constexpr int kJ = kAttnKeysPerTile;
   const float* kr[kJ];
-  for (int j = 0; j < kJ; ++j) kr[j] = k[j < num_keys ? j : num_keys - 1];
+  CADENCE_UNROLL for (int j = 0; j < kJ; ++j) kr[j] = k[j < num_keys ? j : num_keys - 1];
   Reg acc[P][kJ];
-  for (int p = 0; p < P; ++p)
-    for (int j = 0; j < kJ; ++j) acc[p][j] = V::zero();
+  CADENCE_UNROLL for (int p = 0; p < P; ++p) {
+    CADENCE_UNROLL for (int j = 0; j < kJ; ++j) acc[p][j] = V::zero();
+  }
   int64_t d = 0;
   for (; d + kW <= head_dim; d += kW) {
     Reg qv[P];
-    for (int p = 0; p < P; ++p) qv[p] = V::load(q[p] + d);
-    for (int j = 0; j < kJ; ++j) {
+    CADENCE_UNROLL for (int p = 0; p < P; ++p) qv[p] = V::load(q[p] + d);
+    CADENCE_UNROLL for (int j = 0; j < kJ; ++j) {
       const Reg kv = V::load(kr[j] + d);
-      for (int p = 0; p < P; ++p) acc[p][j] = V::fmadd(qv[p], kv, acc[p][j]);
+      CADENCE_UNROLL for (int p = 0; p < P; ++p) acc[p][j] = V::fmadd(qv[p], kv, acc[p][j]);
     }
   }
   // Full 4-key groups are stored whole (the scores buffer has room up to the chunk size, and
   // slots past num_keys are ignored), so the common case needs no scalar loop.
-  for (int p = 0; p < P; ++p) {
+  CADENCE_UNROLL for (int p = 0; p < P; ++p) {
     float* o = out + p * out_stride;
     V::reduce_add4(acc[p][0], acc[p][1], acc[p][2], acc[p][3], o);
     if (d < head_dim) {
@@ -58,7 +62,7 @@ void dot_tile(const float* const* q, const float* const* k, int64_t num_keys, in
         o[j] += tail;
       }
     }
-    for (int j = 0; j < kJ; ++j) o[j] *= scale;
+    CADENCE_UNROLL for (int j = 0; j < kJ; ++j) o[j] *= scale;
   }
 }
 
@@ -71,54 +75,94 @@ void dot_rows(const float* const* q_pairs, const float* const* k, int64_t num_ke
     for (; p + P <= p_end; p += P) {
       for (int64_t j = 0; j < num_keys; j += kAttnKeysPerTile) {
         const int64_t nk = num_keys - j < kAttnKeysPerTile ? num_keys - j : kAttnKeysPerTile;
-        dot_tile<V, P>(q_pairs + p, k + j, nk, head_dim, scale,
-                       scores + p * kAttentionKeyChunk + j, kAttentionKeyChunk);
+        dot_tile<V, P>(q_pairs + p, k + j, nk, head_dim, scale, scores + p * kAttentionKeyChunk + j,
+                       kAttentionKeyChunk);
       }
     }
   }
   for (; p < p_end; ++p) {
     for (int64_t j = 0; j < num_keys; j += kAttnKeysPerTile) {
       const int64_t nk = num_keys - j < kAttnKeysPerTile ? num_keys - j : kAttnKeysPerTile;
-      dot_tile<V, 1>(q_pairs + p, k + j, nk, head_dim, scale,
-                     scores + p * kAttentionKeyChunk + j, kAttentionKeyChunk);
+      dot_tile<V, 1>(q_pairs + p, k + j, nk, head_dim, scale, scores + p * kAttentionKeyChunk + j,
+                     kAttentionKeyChunk);
     }
   }
 }
 
-// acc[0 .. NV*kW) = acc * alpha + sum_{j < num_keys} p[j] * (v[j] + d).
-template <class V, int NV>
-void pv_block(float* acc, const float* const* v, int64_t d, const float* p, int64_t num_keys,
-              typename V::Reg alpha) {
+// P.V for NP pairs that see the same keys (one query row, several heads), NV registers of
+// head_dim starting at d: acc_i = acc_i * alpha_i + sum_{j < num_keys} p_i[j] * v[j][d ..].
+// Each V load feeds NP FMAs; each acc element is still its own chain over ascending j.
+template <class V, int NP, int NV>
+void pv_tile(float* const* acc, const float* const* p, const float* alpha, const float* const* v,
+             int64_t d, int64_t num_keys) {
   using Reg = typename V::Reg;
   constexpr int kW = V::kWidth;
-  Reg a[NV];
-  for (int x = 0; x < NV; ++x) a[x] = V::mul(V::load(acc + x * kW), alpha);
-  for (int64_t j = 0; j < num_keys; ++j) {
-    const Reg pj = V::broadcast(p + j);
-    const float* vj = v[j] + d;
-    for (int x = 0; x < NV; ++x) a[x] = V::fmadd(pj, V::load(vj + x * kW), a[x]);
+  Reg a[NP][NV];
+  CADENCE_UNROLL for (int i = 0; i < NP; ++i) {
+    const Reg alpha_i = V::set1(alpha[i]);
+    CADENCE_UNROLL for (int x = 0; x < NV; ++x) {
+      a[i][x] = V::mul(V::load(acc[i] + d + x * kW), alpha_i);
+    }
   }
-  for (int x = 0; x < NV; ++x) V::store(acc + x * kW, a[x]);
+  for (int64_t j = 0; j < num_keys; ++j) {
+    const float* vj = v[j] + d;
+    Reg pj[NP];
+    CADENCE_UNROLL for (int i = 0; i < NP; ++i) pj[i] = V::broadcast(p[i] + j);
+    CADENCE_UNROLL for (int x = 0; x < NV; ++x) {
+      const Reg vx = V::load(vj + x * kW);
+      CADENCE_UNROLL for (int i = 0; i < NP; ++i) a[i][x] = V::fmadd(pj[i], vx, a[i][x]);
+    }
+  }
+  CADENCE_UNROLL for (int i = 0; i < NP; ++i) {
+    CADENCE_UNROLL for (int x = 0; x < NV; ++x) V::store(acc[i] + d + x * kW, a[i][x]);
+  }
 }
 
-template <class V, int NV>
-void pv_dispatch(int nv, float* acc, const float* const* v, int64_t d, const float* p,
-                 int64_t num_keys, typename V::Reg alpha) {
-  if constexpr (NV >= 1) {
-    if (nv == NV) {
-      pv_block<V, NV>(acc, v, d, p, num_keys, alpha);
+// P.V over all of head_dim for NP pairs (register blocks of kAttnPvRegs, scalar tail).
+template <class V, int NP>
+void pv_pairs(float* const* acc, const float* const* p, const float* alpha, const float* const* v,
+              int64_t head_dim, int64_t num_keys) {
+  constexpr int kW = V::kWidth;
+  int64_t d = 0;
+  for (; d + kAttnPvRegs * kW <= head_dim; d += kAttnPvRegs * kW) {
+    pv_tile<V, NP, kAttnPvRegs>(acc, p, alpha, v, d, num_keys);
+  }
+  const int64_t regs_left = (head_dim - d) / kW;
+  if (regs_left == 1) pv_tile<V, NP, 1>(acc, p, alpha, v, d, num_keys);
+  if constexpr (kAttnPvRegs > 2) {
+    if (regs_left == 2) pv_tile<V, NP, 2>(acc, p, alpha, v, d, num_keys);
+  }
+  if constexpr (kAttnPvRegs > 3) {
+    if (regs_left == 3) pv_tile<V, NP, 3>(acc, p, alpha, v, d, num_keys);
+  }
+  d += regs_left * kW;
+  for (; d < head_dim; ++d) {
+    for (int i = 0; i < NP; ++i) {
+      float a = acc[i][d] * alpha[i];
+      for (int64_t j = 0; j < num_keys; ++j) a = __builtin_fmaf(p[i][j], v[j][d], a);
+      acc[i][d] = a;
+    }
+  }
+}
+
+template <class V, int NP>
+void pv_dispatch(int np, float* const* acc, const float* const* p, const float* alpha,
+                 const float* const* v, int64_t head_dim, int64_t num_keys) {
+  if constexpr (NP >= 1) {
+    if (np == NP) {
+      pv_pairs<V, NP>(acc, p, alpha, v, head_dim, num_keys);
       return;
     }
-    pv_dispatch<V, NV - 1>(nv, acc, v, d, p, num_keys, alpha);
+    pv_dispatch<V, NP - 1>(np, acc, p, alpha, v, head_dim, num_keys);
   }
 }
 
-// One online-softmax step of one pair over keys [0, num_keys) of a chunk.
-// s: the pair's scaled scores (kAttentionKeyChunk slots; slots >= num_keys are overwritten).
-// v: the chunk's value rows.
+// The softmax half of one online-softmax step of one pair over keys [0, num_keys) of a chunk:
+// s (the pair's scaled scores, kAttentionKeyChunk slots) becomes p_j = exp(s_j - new_max);
+// run_max / run_sum are updated; returns alpha = exp(old_max - new_max), the factor the P.V
+// step applies to acc before adding the chunk.
 template <class V>
-void online_softmax_step(float* s, int64_t num_keys, const float* const* v, int64_t head_dim,
-                         float* acc, float* run_max, float* run_sum) {
+float softmax_step(float* s, int64_t num_keys, float* run_max, float* run_sum) {
   using Reg = typename V::Reg;
   constexpr int kW = V::kWidth;
   const int64_t padded = (num_keys + kW - 1) / kW * kW;
@@ -142,23 +186,7 @@ void online_softmax_step(float* s, int64_t num_keys, const float* const* v, int6
   }
   *run_max = new_max;
   *run_sum = *run_sum * alpha + V::reduce_add(p_sum);
-
-  const Reg alpha_v = V::set1(alpha);
-  int64_t d = 0;
-  for (; d + kW <= head_dim; d += kAttnPvRegs * kW) {
-    const int64_t regs_left = (head_dim - d) / kW;
-    const int nv = static_cast<int>(regs_left < kAttnPvRegs ? regs_left : kAttnPvRegs);
-    pv_dispatch<V, kAttnPvRegs>(nv, acc + d, v, d, s, num_keys, alpha_v);
-    if (nv < kAttnPvRegs) {
-      d += nv * kW;
-      break;
-    }
-  }
-  for (; d < head_dim; ++d) {
-    float a = acc[d] * alpha;
-    for (int64_t j = 0; j < num_keys; ++j) a = __builtin_fmaf(s[j], v[j][d], a);
-    acc[d] = a;
-  }
+  return alpha;
 }
 
 template <class V, int P>
@@ -175,7 +203,63 @@ void dot_rows_dispatch(int p_tile, const float* const* q_pairs, const float* con
   }
 }
 
-// KernelTable::attention_item.
+// A pair's softmax state, attention_state_floats(head_dim) floats: acc[head_dim] (unnormalized
+// sum of p_j v_j), then the running max, then the running sum of p_j.
+//
+// total <- merge(total, part): the combination of two disjoint key ranges, total's first.
+// Both the in-item partition loop and the cross-thread merge (attention_merge) use this one
+// routine, so a row's result does not depend on which of the two combined its partitions.
+template <class V>
+void merge_state(float* total, const float* part, int64_t head_dim) {
+  using Reg = typename V::Reg;
+  constexpr int kW = V::kWidth;
+  const float max_t = total[head_dim], max_p = part[head_dim];
+  const float new_max = max_t > max_p ? max_t : max_p;
+  float lanes[kW] = {};
+  lanes[0] = max_t - new_max;
+  lanes[1] = max_p - new_max;
+  V::store(lanes, exp<V>(V::load(lanes)));
+  const float a = lanes[0], b = lanes[1];
+  const Reg a_v = V::set1(a), b_v = V::set1(b);
+  int64_t d = 0;
+  for (; d + kW <= head_dim; d += kW) {
+    V::store(total + d, V::fmadd(V::load(part + d), b_v, V::mul(V::load(total + d), a_v)));
+  }
+  for (; d < head_dim; ++d) total[d] = __builtin_fmaf(part[d], b, total[d] * a);
+  total[head_dim] = new_max;
+  total[head_dim + 1] = __builtin_fmaf(part[head_dim + 1], b, total[head_dim + 1] * a);
+}
+
+// out = acc / sum (zeros for a pair that saw no key: inconsistent inputs only).
+template <class V>
+void finalize_state(const float* state, int64_t head_dim, float* out) {
+  const float sum = state[head_dim + 1];
+  if (sum == 0.0f) {
+    for (int64_t d = 0; d < head_dim; ++d) out[d] = 0.0f;
+    return;
+  }
+  int64_t d = 0;
+  for (; d + V::kWidth <= head_dim; d += V::kWidth) {
+    V::store(out + d, V::div(V::load(state + d), V::set1(sum)));
+  }
+  for (; d < head_dim; ++d) out[d] = state[d] / sum;
+}
+
+// KernelTable::attention_merge: merges num_states partition states in order, writes the output.
+template <class V>
+void attention_merge(const float* states, int64_t num_states, int64_t head_dim, float* scratch,
+                     float* out) {
+  const int64_t state_floats = attention_state_floats(head_dim);
+  for (int64_t i = 0; i < state_floats; ++i) scratch[i] = states[i];
+  for (int64_t s = 1; s < num_states; ++s) {
+    merge_state<V>(scratch, states + s * state_floats, head_dim);
+  }
+  finalize_state<V>(scratch, head_dim, out);
+}
+
+// KernelTable::attention_item. Keys are processed per partition of kAttentionPartitionKeys
+// positions: each partition's state starts fresh and is merged into the total in ascending
+// order (partition 0's state is the total's start).
 template <class V>
 void attention_item(const AttentionArgs& args, const AttentionItem& item, float* scratch) {
   constexpr int kPairsPerTile = V::kGemmMaxAcc / kAttnKeysPerTile;
@@ -183,77 +267,112 @@ void attention_item(const AttentionArgs& args, const AttentionItem& item, float*
   const AttentionBatch& batch = *args.batch;
   const int64_t head_dim = cache.head_dim;
   const int64_t block_size = cache.block_size;
+  const int64_t state_floats = attention_state_floats(head_dim);
   const int64_t q_end = batch.query_start[item.seq + 1];
   const int64_t context_len = batch.context_lens[item.seq];
   const int32_t* block_table = batch.block_tables + item.seq * batch.max_blocks_per_seq;
   const int64_t heads = item.head_end - item.head_begin;
   const int64_t num_pairs = (item.row_end - item.row_begin) * heads;
-  // Position of query row r is context_len - (q_end - r); rows at or below this bound see
-  // nothing (only possible with inconsistent inputs) and get zeros.
+  // Position of query row r is context_len - (q_end - r).
   const int64_t row_offset = context_len - q_end;
 
-  float* acc = scratch;                      // [num_pairs][head_dim]
-  float* run_max = acc + num_pairs * head_dim;  // [num_pairs]
-  float* run_sum = run_max + num_pairs;      // [num_pairs]
-  float* scores = run_sum + num_pairs;       // [num_pairs][kAttentionKeyChunk]
+  float* total = scratch;                           // [num_pairs][state_floats]
+  float* work = total + num_pairs * state_floats;   // [num_pairs][state_floats]
+  float* scores = work + num_pairs * state_floats;  // [num_pairs][kAttentionKeyChunk]
   const float* q_pairs[kAttentionMaxPairs];
   for (int64_t p = 0; p < num_pairs; ++p) {
     const int64_t row = item.row_begin + p / heads;
     const int64_t head = item.head_begin + p % heads;
     q_pairs[p] = args.q + row * args.ld_q + head * head_dim;
-    run_max[p] = -__builtin_inff();
-    run_sum[p] = 0.0f;
+    float* state = total + p * state_floats;
+    for (int64_t d = 0; d < head_dim; ++d) state[d] = 0.0f;
+    state[head_dim] = -__builtin_inff();
+    state[head_dim + 1] = 0.0f;
   }
-  for (int64_t i = 0; i < num_pairs * head_dim; ++i) acc[i] = 0.0f;
 
   const int64_t last_pos = row_offset + item.row_end - 1;
+  const int64_t num_partitions = last_pos < 0 ? 0 : last_pos / kAttentionPartitionKeys + 1;
+  const int64_t part_end =
+      item.partition_end < num_partitions ? item.partition_end : num_partitions;
   const float* k_rows[kAttentionKeyChunk];
   const float* v_rows[kAttentionKeyChunk];
-  for (int64_t t0 = 0; t0 <= last_pos; t0 += kAttentionKeyChunk) {
-    const int64_t len = last_pos + 1 - t0 < kAttentionKeyChunk ? last_pos + 1 - t0
-                                                               : kAttentionKeyChunk;
-    // Gather the chunk's key / value rows from the cache blocks that hold them.
-    for (int64_t j = 0; j < len;) {
-      const int64_t t = t0 + j;
-      const int64_t offset = t % block_size;
-      const int64_t block_id = block_table[t / block_size];
-      const int64_t base = (block_id * cache.num_kv_heads + item.kv_head) * block_size;
-      for (int64_t o = offset; o < block_size && j < len; ++o, ++j) {
-        k_rows[j] = cache.k_cache + (base + o) * head_dim;
-        v_rows[j] = cache.v_cache + (base + o) * head_dim;
+  for (int64_t part = item.partition_begin; part < part_end; ++part) {
+    const int64_t t_begin = part * kAttentionPartitionKeys;
+    const int64_t t_end = t_begin + kAttentionPartitionKeys < last_pos + 1
+                              ? t_begin + kAttentionPartitionKeys
+                              : last_pos + 1;
+    // Rows whose position is >= t_begin: row >= t_begin - row_offset.
+    const int64_t part_first_row =
+        t_begin - row_offset > item.row_begin ? t_begin - row_offset : item.row_begin;
+    const int64_t part_first_pair = (part_first_row - item.row_begin) * heads;
+    // The first partition accumulates into the total directly; later ones start fresh.
+    const bool is_first = part == item.partition_begin;
+    float* states = is_first ? total : work;
+    if (!is_first) {
+      for (int64_t p = part_first_pair; p < num_pairs; ++p) {
+        float* state = work + p * state_floats;
+        for (int64_t d = 0; d < head_dim; ++d) state[d] = 0.0f;
+        state[head_dim] = -__builtin_inff();
+        state[head_dim + 1] = 0.0f;
       }
     }
-    // Rows whose position is >= t0: row >= t0 - row_offset.
-    int64_t first_row = t0 - row_offset;
-    if (first_row < item.row_begin) first_row = item.row_begin;
-    const int64_t p_first = (first_row - item.row_begin) * heads;
-    const int64_t p_tile = num_pairs - p_first < kPairsPerTile ? num_pairs - p_first
-                                                               : kPairsPerTile;
-    dot_rows_dispatch<V, kPairsPerTile>(static_cast<int>(p_tile), q_pairs, k_rows, len, head_dim,
-                                        args.scale, scores, p_first, num_pairs);
-    for (int64_t p = p_first; p < num_pairs; ++p) {
-      const int64_t pos = row_offset + item.row_begin + p / heads;
-      const int64_t visible = pos + 1 - t0 < len ? pos + 1 - t0 : len;
-      online_softmax_step<V>(scores + p * kAttentionKeyChunk, visible, v_rows, head_dim,
-                             acc + p * head_dim, run_max + p, run_sum + p);
+    for (int64_t t0 = t_begin; t0 < t_end; t0 += kAttentionKeyChunk) {
+      const int64_t len = t_end - t0 < kAttentionKeyChunk ? t_end - t0 : kAttentionKeyChunk;
+      // Gather the chunk's key / value rows from the cache blocks that hold them.
+      for (int64_t j = 0; j < len;) {
+        const int64_t t = t0 + j;
+        const int64_t offset = t % block_size;
+        const int64_t block_id = block_table[t / block_size];
+        const int64_t base = (block_id * cache.num_kv_heads + item.kv_head) * block_size;
+        for (int64_t o = offset; o < block_size && j < len; ++o, ++j) {
+          k_rows[j] = cache.k_cache + (base + o) * head_dim;
+          v_rows[j] = cache.v_cache + (base + o) * head_dim;
+        }
+      }
+      // Rows whose position is >= t0: row >= t0 - row_offset.
+      const int64_t first_row = t0 - row_offset > item.row_begin ? t0 - row_offset : item.row_begin;
+      const int64_t p_first = (first_row - item.row_begin) * heads;
+      const int64_t p_tile =
+          num_pairs - p_first < kPairsPerTile ? num_pairs - p_first : kPairsPerTile;
+      dot_rows_dispatch<V, kPairsPerTile>(static_cast<int>(p_tile), q_pairs, k_rows, len, head_dim,
+                                          args.scale, scores, p_first, num_pairs);
+      // Pairs of one row see the same keys; their P.V runs together (shared V loads).
+      for (int64_t p = p_first; p < num_pairs;) {
+        const int64_t pos = row_offset + item.row_begin + p / heads;
+        const int64_t visible = pos + 1 - t0 < len ? pos + 1 - t0 : len;
+        const int64_t left_in_row = heads - p % heads;
+        const int np = static_cast<int>(left_in_row < kPairsPerTile ? left_in_row : kPairsPerTile);
+        float* acc_ptrs[kPairsPerTile];
+        const float* p_ptrs[kPairsPerTile];
+        float alphas[kPairsPerTile];
+        for (int i = 0; i < np; ++i) {
+          float* state = states + (p + i) * state_floats;
+          float* s = scores + (p + i) * kAttentionKeyChunk;
+          alphas[i] = softmax_step<V>(s, visible, state + head_dim, state + head_dim + 1);
+          acc_ptrs[i] = state;
+          p_ptrs[i] = s;
+        }
+        pv_dispatch<V, kPairsPerTile>(np, acc_ptrs, p_ptrs, alphas, v_rows, head_dim, visible);
+        p += np;
+      }
+    }
+    if (!is_first) {
+      for (int64_t p = part_first_pair; p < num_pairs; ++p) {
+        merge_state<V>(total + p * state_floats, work + p * state_floats, head_dim);
+      }
     }
   }
 
   for (int64_t p = 0; p < num_pairs; ++p) {
-    const int64_t row = item.row_begin + p / heads;
-    const int64_t head = item.head_begin + p % heads;
-    float* o = args.out + row * args.ld_out + head * head_dim;
-    const float* a = acc + p * head_dim;
-    if (run_sum[p] == 0.0f) {
-      for (int64_t d = 0; d < head_dim; ++d) o[d] = 0.0f;
-      continue;
+    const float* state = total + p * state_floats;
+    if (item.partial_states != nullptr) {
+      float* dst = item.partial_states + p * item.partial_pair_stride;
+      for (int64_t i = 0; i < state_floats; ++i) dst[i] = state[i];
+    } else {
+      const int64_t row = item.row_begin + p / heads;
+      const int64_t head = item.head_begin + p % heads;
+      finalize_state<V>(state, head_dim, args.out + row * args.ld_out + head * head_dim);
     }
-    const float sum = run_sum[p];
-    int64_t d = 0;
-    for (; d + V::kWidth <= head_dim; d += V::kWidth) {
-      V::store(o + d, V::div(V::load(a + d), V::set1(sum)));
-    }
-    for (; d < head_dim; ++d) o[d] = a[d] / sum;
   }
 }
 

@@ -128,8 +128,7 @@ void silu_mul_rows(const float* gate_up, int64_t inter, int64_t ld_gate_up, floa
 // products rounded separately (no FMA) to match x * cos + rotate_half(x) * sin.
 template <class V>
 void rope_rows(float* x, int64_t num_heads, int64_t head_dim, int64_t rot_dim, int64_t ld_x,
-               const int32_t* positions, const float* cos_sin, int64_t row_begin,
-               int64_t row_end) {
+               const int32_t* positions, const float* cos_sin, int64_t row_begin, int64_t row_end) {
   using Reg = typename V::Reg;
   constexpr int kW = V::kWidth;
   const int64_t half = rot_dim / 2;

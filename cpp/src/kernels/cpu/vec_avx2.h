@@ -60,9 +60,9 @@ struct Avx2Vec {
     return _mm_cvtss_f32(s);
   }
   static void reduce_add4(Reg a, Reg b, Reg c, Reg d, float* out) {
-    const Reg ab = _mm256_hadd_ps(a, b);          // [a01 a23 b01 b23 | a45 a67 b45 b67]
-    const Reg cd = _mm256_hadd_ps(c, d);          // same for c, d
-    const Reg abcd = _mm256_hadd_ps(ab, cd);      // [a0123 b0123 c0123 d0123 | a4567 ...]
+    const Reg ab = _mm256_hadd_ps(a, b);      // [a01 a23 b01 b23 | a45 a67 b45 b67]
+    const Reg cd = _mm256_hadd_ps(c, d);      // same for c, d
+    const Reg abcd = _mm256_hadd_ps(ab, cd);  // [a0123 b0123 c0123 d0123 | a4567 ...]
     const __m128 s = _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
     _mm_storeu_ps(out, s);
   }
@@ -78,9 +78,6 @@ struct Avx2Vec {
   }
   static Reg select_gt(Reg x, Reg limit, Reg if_greater, Reg otherwise) {
     return _mm256_blendv_ps(otherwise, if_greater, _mm256_cmp_ps(x, limit, _CMP_GT_OQ));
-  }
-  static void prefetch(const float* p) {
-    _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
   }
 };
 
