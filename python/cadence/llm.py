@@ -234,17 +234,19 @@ class LLM:
             progress.close()
         return finished
 
-    def _render_chats(
+    def render_chat(
         self,
         messages: Any,
-        chat_template: str | None,
-        chat_template_content_format: str,
-        add_generation_prompt: bool,
-        continue_final_message: bool,
-        tools: list[dict[str, Any]] | None,
-        chat_template_kwargs: dict[str, Any] | None,
-        allow_special_tokens_in_content: bool,
+        chat_template: str | None = None,
+        chat_template_content_format: str = "auto",
+        add_generation_prompt: bool = True,
+        continue_final_message: bool = False,
+        tools: list[dict[str, Any]] | None = None,
+        chat_template_kwargs: dict[str, Any] | None = None,
+        allow_special_tokens_in_content: bool = False,
     ) -> list[RenderedChat]:
+        """Renders conversations into prompts (text and token ids) without generating:
+        for debugging templates. Same arguments as ``chat``."""
         if chat_template_content_format not in ("auto", "string", "openai"):
             raise ValueError(
                 "chat_template_content_format must be 'auto', 'string' or 'openai', got "
@@ -270,30 +272,6 @@ class LLM:
             for conversation in conversations
         ]
 
-    def render_chat(
-        self,
-        messages: Any,
-        chat_template: str | None = None,
-        chat_template_content_format: str = "auto",
-        add_generation_prompt: bool = True,
-        continue_final_message: bool = False,
-        tools: list[dict[str, Any]] | None = None,
-        chat_template_kwargs: dict[str, Any] | None = None,
-        allow_special_tokens_in_content: bool = False,
-    ) -> list[RenderedChat]:
-        """Renders conversations into prompts (text and token ids) without generating:
-        for debugging templates. Same arguments as ``chat``."""
-        return self._render_chats(
-            messages,
-            chat_template,
-            chat_template_content_format,
-            add_generation_prompt,
-            continue_final_message,
-            tools,
-            chat_template_kwargs,
-            allow_special_tokens_in_content,
-        )
-
     def chat(
         self,
         messages: Any,
@@ -317,7 +295,7 @@ class LLM:
         Control-token text inside message content is tokenized as plain text unless
         ``allow_special_tokens_in_content=True`` (vLLM's behaviour).
         """
-        rendered = self._render_chats(
+        rendered = self.render_chat(
             messages,
             chat_template,
             chat_template_content_format,

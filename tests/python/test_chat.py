@@ -105,7 +105,7 @@ def test_special_token_injection_is_plain_text(default_llm, hf_gguf_tokenizer):
     tokenizer = default_llm.get_tokenizer()
     im_start, im_end = tokenizer.convert_tokens_to_ids(["<|im_start|>", "<|im_end|>"])
     conversation = [{"role": "user", "content": ATTACK}]
-    for template in (None, CHATML):
+    for template in (None, CHATML, LLAMA3, PLAIN):
         safe = default_llm.render_chat(conversation, chat_template=template)[0].prompt_token_ids
         benign = default_llm.render_chat(
             [{"role": "user", "content": "hi"}], chat_template=template
