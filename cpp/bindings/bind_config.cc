@@ -44,34 +44,39 @@ void bind_config(py::module_& m) {
   m.def("load_gguf_model_config", &cadence::load_gguf_model_config, py::arg("path"),
         py::call_guard<py::gil_scoped_release>());
 
+  // Constructed empty (all defaults) and filled field by field from Python keywords.
   py::class_<SamplingParams>(m, "SamplingParams")
-      .def(py::init([](float temperature, float top_p, int32_t top_k, float min_p,
-                       std::optional<uint64_t> seed, int32_t max_tokens, bool ignore_eos,
-                       std::vector<int32_t> stop_token_ids) {
-             SamplingParams params;
-             params.temperature = temperature;
-             params.top_p = top_p;
-             params.top_k = top_k;
-             params.min_p = min_p;
-             params.seed = seed;
-             params.max_tokens = max_tokens;
-             params.ignore_eos = ignore_eos;
-             params.stop_token_ids = std::move(stop_token_ids);
-             return params;
-           }),
-           py::kw_only(), py::arg("temperature") = 1.0f, py::arg("top_p") = 1.0f,
-           py::arg("top_k") = 0, py::arg("min_p") = 0.0f, py::arg("seed") = py::none(),
-           py::arg("max_tokens") = 16, py::arg("ignore_eos") = false,
-           py::arg("stop_token_ids") = std::vector<int32_t>{})
+      .def(py::init([](const py::kwargs& kwargs) {
+        py::object params = py::cast(SamplingParams());
+        for (const auto& item : kwargs) {
+          const std::string name = py::str(item.first);
+          if (!py::hasattr(params, name.c_str())) {
+            throw py::type_error("SamplingParams has no field '" + name + "'");
+          }
+          params.attr(name.c_str()) = item.second;
+        }
+        return params.cast<SamplingParams>();
+      }))
+      .def_readwrite("n", &SamplingParams::n)
+      .def_readwrite("presence_penalty", &SamplingParams::presence_penalty)
+      .def_readwrite("frequency_penalty", &SamplingParams::frequency_penalty)
+      .def_readwrite("repetition_penalty", &SamplingParams::repetition_penalty)
       .def_readwrite("temperature", &SamplingParams::temperature)
       .def_readwrite("top_p", &SamplingParams::top_p)
       .def_readwrite("top_k", &SamplingParams::top_k)
       .def_readwrite("min_p", &SamplingParams::min_p)
       .def_readwrite("seed", &SamplingParams::seed)
       .def_readwrite("max_tokens", &SamplingParams::max_tokens)
+      .def_readwrite("min_tokens", &SamplingParams::min_tokens)
       .def_readwrite("ignore_eos", &SamplingParams::ignore_eos)
       .def_readwrite("stop_token_ids", &SamplingParams::stop_token_ids)
-      .def("validate", &SamplingParams::validate);
+      .def_readwrite("logit_bias", &SamplingParams::logit_bias)
+      .def_readwrite("allowed_token_ids", &SamplingParams::allowed_token_ids)
+      .def_readwrite("bad_words_token_ids", &SamplingParams::bad_words_token_ids)
+      .def_readwrite("logprobs", &SamplingParams::logprobs)
+      .def_readwrite("prompt_logprobs", &SamplingParams::prompt_logprobs)
+      .def("validate", &SamplingParams::validate, py::arg("vocab_size") = 0,
+           py::arg("max_logprobs") = 20);
 
   py::class_<EngineConfig>(m, "EngineConfig")
       .def(py::init<>())
@@ -83,5 +88,6 @@ void bind_config(py::module_& m) {
       .def_readwrite("max_num_batched_tokens", &EngineConfig::max_num_batched_tokens)
       .def_readwrite("max_model_len", &EngineConfig::max_model_len)
       .def_readwrite("num_threads", &EngineConfig::num_threads)
-      .def_readwrite("seed", &EngineConfig::seed);
+      .def_readwrite("seed", &EngineConfig::seed)
+      .def_readwrite("max_logprobs", &EngineConfig::max_logprobs);
 }

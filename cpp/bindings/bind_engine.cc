@@ -22,9 +22,19 @@ void bind_engine(py::module_& m) {
       .value("LENGTH", FinishReason::kLength)
       .value("ABORT", FinishReason::kAbort);
 
+  py::class_<cadence::TokenLogprobs>(m, "TokenLogprobs")
+      .def_readonly("token_id", &cadence::TokenLogprobs::token_id)
+      .def_readonly("logprob", &cadence::TokenLogprobs::logprob)
+      .def_readonly("rank", &cadence::TokenLogprobs::rank)
+      .def_readonly("top_token_ids", &cadence::TokenLogprobs::top_token_ids)
+      .def_readonly("top_logprobs", &cadence::TokenLogprobs::top_logprobs);
+
   py::class_<RequestOutput>(m, "RequestOutput")
       .def_readonly("request_id", &RequestOutput::request_id)
+      .def_readonly("sequence_index", &RequestOutput::sequence_index)
       .def_readonly("new_token_ids", &RequestOutput::new_token_ids)
+      .def_readonly("new_logprobs", &RequestOutput::new_logprobs)
+      .def_readonly("prompt_logprobs", &RequestOutput::prompt_logprobs)
       .def_readonly("finished", &RequestOutput::finished)
       .def_readonly("finish_reason", &RequestOutput::finish_reason)
       .def_readonly("stop_token_id", &RequestOutput::stop_token_id);
@@ -52,6 +62,8 @@ void bind_engine(py::module_& m) {
           py::arg("request_id"), py::arg("prompt_token_ids"), py::arg("params"),
           "Queues a request; False when the id is already in use. ValueError on bad input.")
       .def("abort_request", &Engine::abort_request, py::arg("request_id"))
+      .def("abort_sequence", &Engine::abort_sequence, py::arg("request_id"),
+           py::arg("sequence_index"))
       .def("step", &Engine::step, py::call_guard<py::gil_scoped_release>())
       .def("has_unfinished_requests", &Engine::has_unfinished_requests)
       .def(

@@ -13,6 +13,7 @@ std::unique_ptr<Request> make_request(const std::string& id, int num_prompt_toke
                                       int max_tokens = 8) {
   auto request = std::make_unique<Request>();
   request->id = id;
+  request->key = id;
   request->prompt_token_ids.assign(num_prompt_tokens, 7);
   request->params.max_tokens = max_tokens;
   return request;
@@ -182,6 +183,52 @@ TEST(many_requests_under_memory_pressure_keep_invariants) {
   CHECK(num_finished == 12);
   CHECK(pool.num_free_blocks() == 10);
   CHECK(scheduler.num_preemptions() > 0);
+}
+
+TEST(siblings_share_prompt_blocks_and_copy_the_partial_one_on_write) {
+  BlockPool pool(16);
+  Scheduler scheduler({8, 1000, 4}, pool);
+  auto leader = make_request("r", 10, 5);  // 10 prompt tokens: blocks 0, 1 full, 2 partial
+  std::vector<std::unique_ptr<Request>> siblings;
+  for (int i = 1; i <= 2; ++i) {
+    auto sibling = make_request("r", 10, 5);
+    sibling->sequence_index = i;
+    sibling->key = sequence_key("r", i);
+    sibling->state = RequestState::kAwaitingFork;
+    leader->siblings_awaiting_fork.push_back(sibling.get());
+    siblings.push_back(std::move(sibling));
+  }
+  Request* leader_ptr = leader.get();
+  scheduler.add_request(std::move(leader));
+  for (auto& sibling : siblings) scheduler.add_request(std::move(sibling));
+  scheduler.check_invariants();
+
+  SchedulerOutput out = scheduler.schedule();
+  CHECK(out.scheduled.size() == 1);  // only the leader computes the prompt
+  scheduler.on_step_done(out);
+  const std::vector<Request*> forked = scheduler.fork_siblings(leader_ptr);
+  CHECK(forked.size() == 2);
+  for (Request* sequence : forked) CHECK(sequence->block_table == leader_ptr->block_table);
+  CHECK(pool.num_used_blocks() == 3);  // shared, not copied
+  for (int32_t block : leader_ptr->block_table) CHECK(pool.ref_count(block) == 3);
+  scheduler.check_invariants();
+
+  leader_ptr->append_output(1);
+  for (Request* sequence : forked) sequence->append_output(1);
+  out = scheduler.schedule();  // each writes position 10, inside the shared block 2
+  CHECK(out.scheduled.size() == 3);
+  CHECK(out.block_copies.size() == 2);  // the last writer keeps the original block
+  CHECK(pool.num_used_blocks() == 5);
+  CHECK(pool.ref_count(leader_ptr->block_table[0]) == 3);
+  scheduler.check_invariants();
+
+  CHECK(scheduler.abort_sequence("r", 1));  // one sibling stops; the others go on
+  CHECK(!scheduler.abort_sequence("r", 1));
+  CHECK(scheduler.num_running() == 2);
+  scheduler.check_invariants();
+  CHECK(scheduler.abort_request("r"));
+  CHECK(pool.num_free_blocks() == 16);
+  CHECK(!scheduler.has_unfinished());
 }
 
 TEST_MAIN()

@@ -26,18 +26,35 @@ struct EngineConfig {
   int64_t max_num_batched_tokens = 2048;  // tokens computed per step, >= 1
   int64_t max_model_len = 0;              // 0 = the model's max_position_embeddings
   int num_threads = 0;                    // 0 = all hardware threads
+  int32_t max_logprobs = 20;              // cap on logprobs / prompt_logprobs, >= 0
   uint64_t seed = 0;                      // seeds the RNG that draws seeds for unseeded requests
 };
 
 enum class FinishReason { kNone, kStop, kLength, kAbort };
 
-// What one step produced for one request.
+// Log-probabilities at one position, from the model's raw distribution (log-softmax of
+// the logits before penalties, bias and temperature, as vLLM reports by default).
+struct TokenLogprobs {
+  int32_t token_id = -1;  // the sampled (or, for prompt logprobs, the actual) token
+  float logprob = 0.0f;
+  int32_t rank = 0;                    // 1 = most likely; ties share the better rank
+  std::vector<int32_t> top_token_ids;  // the k most likely, best first
+  std::vector<float> top_logprobs;
+};
+
+// What one step produced for one sequence of a request.
 struct RequestOutput {
   std::string request_id;
+  int32_t sequence_index = 0;          // which of the request's n sequences, 0 .. n-1
   std::vector<int32_t> new_token_ids;  // tokens sampled this step (0 or 1 today)
-  bool finished = false;
+  // Parallel to new_token_ids when the request asked for logprobs (params.logprobs >= 0).
+  std::vector<TokenLogprobs> new_logprobs;
+  // Prompt positions 1 .. P-1 (the first token has none), sent once with sequence 0's
+  // first output when params.prompt_logprobs >= 0.
+  std::vector<TokenLogprobs> prompt_logprobs;
+  bool finished = false;  // this sequence is done
   FinishReason finish_reason = FinishReason::kNone;
-  int32_t stop_token_id = -1;  // the EOS / stop token that ended it, else -1
+  int32_t stop_token_id = -1;  // the stop_token_ids entry that ended it; -1 for EOS/length
 };
 
 // Result of add_request: capacity problems are values, never exceptions.
@@ -65,8 +82,11 @@ class Engine {
   virtual AddRequestStatus add_request(const std::string& request_id,
                                        const std::vector<int32_t>& prompt_token_ids,
                                        const SamplingParams& params) = 0;
-  // Frees the request's blocks now. Returns false when no such unfinished request exists.
+  // Frees the blocks of all the request's sequences now. Returns false when no such
+  // unfinished request exists.
   virtual bool abort_request(const std::string& request_id) = 0;
+  // Frees one sequence of an n > 1 request (the others go on). False when unknown.
+  virtual bool abort_sequence(const std::string& request_id, int32_t sequence_index) = 0;
   // Runs one scheduler step and the model over the scheduled batch. Returns one entry per
   // request that produced tokens or finished in this step.
   virtual std::vector<RequestOutput> step() = 0;

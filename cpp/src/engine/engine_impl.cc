@@ -6,6 +6,7 @@
 #include <string>
 
 #include "kernels/isa.h"
+#include "sample/logits_processor.h"
 
 namespace cadence {
 
@@ -132,20 +133,50 @@ void EngineImpl::validate_prompt(const std::vector<int32_t>& prompt_token_ids,
   }
 }
 
+namespace {
+
+// Distinct, well-mixed seeds for the sequences of one request (splitmix64 finalizer).
+uint64_t sequence_seed(uint64_t seed, int32_t sequence_index) {
+  if (sequence_index == 0) return seed;
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(sequence_index);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
 AddRequestStatus EngineImpl::add_request(const std::string& request_id,
                                          const std::vector<int32_t>& prompt_token_ids,
                                          const SamplingParams& params) {
-  params.validate();
+  params.validate(model_->config().vocab_size, config_.max_logprobs);
+  if (params.n > config_.max_num_seqs) {
+    throw std::invalid_argument("n must be <= max_num_seqs (" +
+                                std::to_string(config_.max_num_seqs) + "), got " +
+                                std::to_string(params.n));
+  }
   validate_prompt(prompt_token_ids, params);
   if (scheduler_->contains(request_id)) return AddRequestStatus::kDuplicateId;
-  auto request = std::make_unique<Request>();
-  request->id = request_id;
-  request->prompt_token_ids = prompt_token_ids;
-  request->params = params;
-  request->rng.seed(params.seed.has_value() ? *params.seed : seed_rng_());
-  request->arrival_index = next_arrival_index_++;
-  request->max_total_tokens = static_cast<int64_t>(prompt_token_ids.size()) + params.max_tokens;
-  scheduler_->add_request(std::move(request));
+  const uint64_t seed = params.seed.has_value() ? *params.seed : seed_rng_();
+  const int64_t arrival_index = next_arrival_index_++;
+  std::vector<std::unique_ptr<Request>> sequences;
+  for (int32_t index = 0; index < params.n; ++index) {
+    auto request = std::make_unique<Request>();
+    request->id = request_id;
+    request->sequence_index = index;
+    request->key = sequence_key(request_id, index);
+    request->prompt_token_ids = prompt_token_ids;
+    request->params = params;
+    request->rng.seed(sequence_seed(seed, index));
+    request->arrival_index = arrival_index;
+    request->max_total_tokens = static_cast<int64_t>(prompt_token_ids.size()) + params.max_tokens;
+    if (index > 0) {
+      request->state = RequestState::kAwaitingFork;
+      sequences[0]->siblings_awaiting_fork.push_back(request.get());
+    }
+    sequences.push_back(std::move(request));
+  }
+  for (auto& request : sequences) scheduler_->add_request(std::move(request));
   return AddRequestStatus::kOk;
 }
 
@@ -161,6 +192,7 @@ void EngineImpl::build_batch(const SchedulerOutput& output) {
   batch.query_start.assign(1, 0);
   batch.context_lens.clear();
   batch.logits_rows.clear();
+  row_uses_.clear();
   batch.max_blocks_per_seq = 1;
   for (const ScheduledRequest& item : output.scheduled) {
     batch.max_blocks_per_seq = std::max<int64_t>(
@@ -169,10 +201,18 @@ void EngineImpl::build_batch(const SchedulerOutput& output) {
   batch.block_tables.assign(output.scheduled.size() * batch.max_blocks_per_seq, 0);
   const int64_t block_size = config_.block_size;
   for (size_t s = 0; s < output.scheduled.size(); ++s) {
-    const Request& request = *output.scheduled[s].request;
+    Request& request = *output.scheduled[s].request;
     const int64_t begin = request.num_computed_tokens;
     const int64_t end = begin + output.scheduled[s].num_new_tokens;
+    const bool wants_prompt_logprobs = request.params.prompt_logprobs >= 0;
     for (int64_t pos = begin; pos < end; ++pos) {
+      // Row `pos` predicts token pos + 1; each is collected once (a recompute after
+      // preemption skips the positions already collected).
+      if (wants_prompt_logprobs && pos + 1 < request.num_prompt_tokens() &&
+          pos >= static_cast<int64_t>(request.prompt_logprobs.size())) {
+        batch.logits_rows.push_back(static_cast<int32_t>(batch.token_ids.size()));
+        row_uses_.push_back({&request, pos});
+      }
       batch.token_ids.push_back(request.token_at(pos));
       batch.positions.push_back(static_cast<int32_t>(pos));
       batch.slot_mapping.push_back(static_cast<int32_t>(
@@ -184,12 +224,13 @@ void EngineImpl::build_batch(const SchedulerOutput& output) {
               batch.block_tables.begin() + static_cast<int64_t>(s) * batch.max_blocks_per_seq);
     if (output.scheduled[s].samples_token) {
       batch.logits_rows.push_back(static_cast<int32_t>(batch.token_ids.size()) - 1);
+      row_uses_.push_back({&request, -1});
     }
   }
 }
 
 void EngineImpl::append_token(Request& request, int32_t token, RequestOutput& out) const {
-  request.output_token_ids.push_back(token);
+  request.append_output(token);
   out.new_token_ids.push_back(token);
   const SamplingParams& params = request.params;
   const auto& eos = model_->config().eos_token_ids;
@@ -206,28 +247,66 @@ void EngineImpl::append_token(Request& request, int32_t token, RequestOutput& ou
   out.finished = out.finish_reason != FinishReason::kNone;
 }
 
+RequestOutput EngineImpl::sample_next(Request& request, const float* raw_logits) {
+  const int64_t vocab_size = model_->config().vocab_size;
+  const SamplingParams& params = request.params;
+  RequestOutput out;
+  out.request_id = request.id;
+  out.sequence_index = request.sequence_index;
+  const float* logits = raw_logits;
+  const auto num_output = static_cast<int64_t>(request.output_token_ids.size());
+  if (needs_logits_processing(params, num_output)) {
+    processed_logits_.assign(raw_logits, raw_logits + vocab_size);
+    TokenHistory history{&request.prompt_token_ids, &request.output_token_ids,
+                         &request.output_counts};
+    process_logits(params, history, model_->config().eos_token_ids, processed_logits_.data(),
+                   vocab_size);
+    logits = processed_logits_.data();
+  }
+  const int32_t token = sampler_.sample(logits, vocab_size, params, request.rng);
+  if (params.logprobs >= 0) {
+    out.new_logprobs.push_back(compute_logprobs(raw_logits, vocab_size, token, params.logprobs));
+  }
+  if (params.prompt_logprobs >= 0 && !request.prompt_logprobs_sent && request.sequence_index == 0) {
+    out.prompt_logprobs = std::move(request.prompt_logprobs);
+    request.prompt_logprobs.clear();
+    request.prompt_logprobs_sent = true;
+  }
+  append_token(request, token, out);
+  return out;
+}
+
 std::vector<RequestOutput> EngineImpl::step() {
-  const SchedulerOutput output = scheduler_->schedule();
+  SchedulerOutput output = scheduler_->schedule();
   std::vector<RequestOutput> results;
   if (output.empty()) return results;
+  for (const auto& [src, dst] : output.block_copies) kv_cache_->copy_block(src, dst);
   build_batch(output);
   model_->forward(*pool_, batch_, *kv_cache_, logits_);
   scheduler_->on_step_done(output);
 
   const int64_t vocab_size = model_->config().vocab_size;
-  int64_t logits_row = 0;
-  for (const ScheduledRequest& item : output.scheduled) {
-    if (!item.samples_token) continue;
-    Request& request = *item.request;
-    RequestOutput out;
-    out.request_id = request.id;
-    const int32_t token = sampler_.sample(logits_.data() + logits_row * vocab_size, vocab_size,
-                                          request.params, request.rng);
-    ++logits_row;
-    append_token(request, token, out);
-    if (out.finished) scheduler_->finish_request(&request);  // `request` is gone after this
-    results.push_back(std::move(out));
+  std::vector<Request*> finished;
+  for (size_t row = 0; row < row_uses_.size(); ++row) {
+    Request& request = *row_uses_[row].request;
+    const float* raw_logits = logits_.data() + static_cast<int64_t>(row) * vocab_size;
+    if (row_uses_[row].position >= 0) {  // a prompt-logprob row
+      const int64_t next = row_uses_[row].position + 1;
+      request.prompt_logprobs.push_back(compute_logprobs(
+          raw_logits, vocab_size, request.prompt_token_ids[next], request.params.prompt_logprobs));
+      continue;
+    }
+    // The prompt is computed: parked siblings (n > 1) join and sample from the same row.
+    std::vector<Request*> sequences = {&request};
+    if (!request.siblings_awaiting_fork.empty()) {
+      for (Request* sibling : scheduler_->fork_siblings(&request)) sequences.push_back(sibling);
+    }
+    for (Request* sequence : sequences) {
+      results.push_back(sample_next(*sequence, raw_logits));
+      if (results.back().finished) finished.push_back(sequence);
+    }
   }
+  for (Request* request : finished) scheduler_->finish_request(request);  // gone after this
   return results;
 }
 

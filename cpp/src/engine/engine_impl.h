@@ -26,6 +26,9 @@ class EngineImpl : public Engine {
                                const std::vector<int32_t>& prompt_token_ids,
                                const SamplingParams& params) override;
   bool abort_request(const std::string& request_id) override;
+  bool abort_sequence(const std::string& request_id, int32_t sequence_index) override {
+    return scheduler_->abort_sequence(request_id, sequence_index);
+  }
   std::vector<RequestOutput> step() override;
   bool has_unfinished_requests() const override { return scheduler_->has_unfinished(); }
   std::vector<float> compute_prompt_logits(const std::vector<int32_t>& token_ids) override;
@@ -42,8 +45,11 @@ class EngineImpl : public Engine {
   void validate_prompt(const std::vector<int32_t>& prompt_token_ids,
                        const SamplingParams& params) const;
   void build_batch(const SchedulerOutput& output);
-  // Appends `token` and decides whether the request is done.
+  // Samples the next token of `request` from the raw logits row (penalties etc. applied
+  // on a copy), records logprobs when asked, appends it and decides whether it is done.
+  RequestOutput sample_next(Request& request, const float* raw_logits);
   void append_token(Request& request, int32_t token, RequestOutput& out) const;
+  void collect_prompt_logprobs();
 
   EngineConfig config_;
   std::unique_ptr<ThreadPool> pool_;
@@ -54,8 +60,16 @@ class EngineImpl : public Engine {
   Sampler sampler_;
   std::mt19937_64 seed_rng_;
   int64_t next_arrival_index_ = 0;
-  ForwardBatch batch_;         // reused across steps
-  std::vector<float> logits_;  // reused across steps
+  ForwardBatch batch_;                   // reused across steps
+  std::vector<float> logits_;            // reused across steps
+  std::vector<float> processed_logits_;  // scratch row for logits processing
+  // What each row of logits_ is for: a sampling row (position < 0) or the prompt-logprob
+  // row of `position` in `request`.
+  struct LogitsRowUse {
+    Request* request;
+    int64_t position;
+  };
+  std::vector<LogitsRowUse> row_uses_;
 };
 
 }  // namespace cadence

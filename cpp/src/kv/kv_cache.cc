@@ -1,6 +1,7 @@
 #include "kv/kv_cache.h"
 
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -36,6 +37,15 @@ KvCache::KvCache(int64_t num_layers, int64_t num_blocks, int64_t block_size, int
     layer.num_kv_heads = num_kv_heads;
     layer.head_dim = head_dim;
     layers_.push_back(layer);
+  }
+}
+
+void KvCache::copy_block(int32_t src, int32_t dst) {
+  for (const kernels::PagedKvCache& layer : layers_) {
+    const int64_t block_floats = layer.num_kv_heads * layer.block_size * layer.head_dim;
+    const auto bytes = static_cast<size_t>(block_floats) * sizeof(float);
+    std::memcpy(layer.k_cache + dst * block_floats, layer.k_cache + src * block_floats, bytes);
+    std::memcpy(layer.v_cache + dst * block_floats, layer.v_cache + src * block_floats, bytes);
   }
 }
 

@@ -22,6 +22,8 @@ class KvCache {
            static_cast<int64_t>(sizeof(float));
   }
   const kernels::PagedKvCache& layer(int64_t layer_index) const { return layers_[layer_index]; }
+  // Copies block src's keys and values into block dst, in every layer (copy-on-write).
+  void copy_block(int32_t src, int32_t dst);
   int64_t num_blocks() const { return num_blocks_; }
   int64_t block_size() const { return block_size_; }
   int64_t size_bytes() const { return size_bytes_; }

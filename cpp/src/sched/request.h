@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "cadence/engine.h"
@@ -12,12 +13,24 @@
 
 namespace cadence {
 
-enum class RequestState { kWaiting, kRunning, kFinished };
+// kAwaitingFork: sequence i > 0 of an n > 1 request, parked until sequence 0 has computed
+// the prompt; it then shares sequence 0's blocks and samples its first token from the same
+// logits (see Scheduler::fork_siblings).
+enum class RequestState { kWaiting, kRunning, kAwaitingFork, kFinished };
 
+// The scheduler's key of sequence `index` of a request: the id itself for sequence 0.
+inline std::string sequence_key(const std::string& request_id, int32_t index) {
+  return index == 0 ? request_id : request_id + '\x1f' + std::to_string(index);
+}
+
+// One sequence. A request with n > 1 is n of these with the same request_id.
 struct Request {
-  std::string id;
+  std::string id;  // the request id, shared by the request's sequences
+  int32_t sequence_index = 0;
+  std::string key;  // unique per sequence: sequence_key(id, sequence_index)
   std::vector<int32_t> prompt_token_ids;
   std::vector<int32_t> output_token_ids;
+  std::unordered_map<int32_t, int32_t> output_counts;  // for the frequency/presence penalties
   SamplingParams params;
   std::mt19937_64 rng;        // this request's private stream: batch composition never touches it
   int64_t arrival_index = 0;  // admission order; the newest is preempted first
@@ -28,10 +41,19 @@ struct Request {
   int64_t max_total_tokens = 0;      // prompt + max_tokens, capped by max_model_len
   FinishReason finish_reason = FinishReason::kNone;
   int32_t stop_token_id = -1;
+  // Sequence 0 of an n > 1 request: its siblings, parked until its prompt is computed.
+  std::vector<Request*> siblings_awaiting_fork;
+  // Prompt logprobs collected so far (positions 1 .. P-1) and whether they were sent.
+  std::vector<TokenLogprobs> prompt_logprobs;
+  bool prompt_logprobs_sent = false;
 
   int64_t num_prompt_tokens() const { return static_cast<int64_t>(prompt_token_ids.size()); }
   int64_t num_tokens() const {
     return num_prompt_tokens() + static_cast<int64_t>(output_token_ids.size());
+  }
+  void append_output(int32_t token) {
+    output_token_ids.push_back(token);
+    ++output_counts[token];
   }
   int32_t token_at(int64_t position) const {
     return position < num_prompt_tokens() ? prompt_token_ids[position]

@@ -36,6 +36,10 @@ struct ScheduledRequest {
 
 struct SchedulerOutput {
   std::vector<ScheduledRequest> scheduled;
+  // Copy-on-write: (source block, destination block) pairs whose KV contents must be
+  // copied before the model runs, because a sequence is about to write into a block it
+  // shared with its siblings.
+  std::vector<std::pair<int32_t, int32_t>> block_copies;
   int64_t num_batched_tokens = 0;
   int64_t num_preempted = 0;
   bool empty() const { return scheduled.empty(); }
@@ -48,10 +52,18 @@ class Scheduler {
   int64_t blocks_for_tokens(int64_t num_tokens) const {
     return (num_tokens + config_.block_size - 1) / config_.block_size;
   }
+  // Queues a sequence; one in state kAwaitingFork is only registered (its leader forks it).
   void add_request(std::unique_ptr<Request> request);
-  bool contains(const std::string& request_id) const { return requests_.count(request_id) != 0; }
-  // Removes an unfinished request and frees its blocks. False when unknown.
+  bool contains(const std::string& key) const { return requests_.count(key) != 0; }
+  // Removes every unfinished sequence of the request and frees their blocks. False when
+  // the request has none.
   bool abort_request(const std::string& request_id);
+  // Removes one sequence of a request (e.g. it matched a stop string). False when unknown.
+  bool abort_sequence(const std::string& request_id, int32_t sequence_index);
+  // Sequence 0 has just computed its prompt: its parked siblings take references to its
+  // blocks (the partial last block is copied on their first write) and start running with
+  // the prompt computed. Returns them.
+  std::vector<Request*> fork_siblings(Request* leader);
 
   SchedulerOutput schedule();
   // After the model ran: advances num_computed_tokens of every scheduled request.
@@ -71,6 +83,12 @@ class Scheduler {
  private:
   void preempt(Request* request);
   void remove_from_queues(Request* request);
+  // Blocks `request` needs to compute num_new more tokens, including a private copy of a
+  // shared block it would write into.
+  int64_t blocks_needed(const Request& request, int64_t num_new) const;
+  bool writes_into_shared_block(const Request& request) const;
+  // Allocates what blocks_needed counted and records the copy-on-write, if any.
+  void allocate_for(Request& request, int64_t num_new, SchedulerOutput& output);
 
   SchedulerConfig config_;
   BlockPool& pool_;
