@@ -3,7 +3,9 @@
 Two scenarios on the default model (SmolLM2-135M-Instruct, Q4_1 GGUF), greedy, EOS ignored:
 
 1. batch-1 decode: one prompt, 128 new tokens;
-2. batched: 32 prompts of different lengths, 64 new tokens each (HF: one left-padded batch).
+2. batched: 32 prompts of different lengths, 64 new tokens each (HF: one left-padded batch);
+3. sampled (cadence only): scenario 2 with temperature, top-k, top-p and all three penalties,
+   reported as a ratio to cadence's greedy throughput on the same workload.
 
 Each engine gets a warm-up run first and the same number of threads. Throughput is generated
 tokens / wall time of the whole call (prefill included). Usage:
@@ -101,10 +103,24 @@ class CadenceRunner:
         self.load_seconds = time.perf_counter() - started
         self.tokenizer = self.llm.get_tokenizer()
 
-    def generate(self, prompt_ids: list[list[int]], num_new_tokens: int) -> list[list[int]]:
+    def generate(
+        self, prompt_ids: list[list[int]], num_new_tokens: int, sampled: bool = False
+    ) -> list[list[int]]:
         from cadence import SamplingParams
 
         params = SamplingParams(temperature=0.0, max_tokens=num_new_tokens, ignore_eos=True)
+        if sampled:  # the "sampling must not be the bottleneck" workload
+            params = SamplingParams(
+                temperature=0.8,
+                top_k=50,
+                top_p=0.9,
+                presence_penalty=0.5,
+                frequency_penalty=0.5,
+                repetition_penalty=1.1,
+                seed=0,
+                max_tokens=num_new_tokens,
+                ignore_eos=True,
+            )
         outputs = self.llm.generate(
             [{"prompt_token_ids": ids} for ids in prompt_ids], params, use_tqdm=False
         )
@@ -162,9 +178,9 @@ class HfRunner:
 # --------------------------------------------------------------------------- driver
 
 
-def timed(runner, scenario: str, engine: str, prompt_ids, num_new_tokens: int):
+def timed(runner, scenario: str, engine: str, prompt_ids, num_new_tokens: int, **kwargs):
     started = time.perf_counter()
-    outputs = runner.generate(prompt_ids, num_new_tokens)
+    outputs = runner.generate(prompt_ids, num_new_tokens, **kwargs)
     seconds = time.perf_counter() - started
     num_tokens = sum(len(ids) for ids in outputs)
     expected = len(prompt_ids) * num_new_tokens
@@ -248,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         single_outputs[engine] = outputs[0]
         result, _ = timed(runner, "batched", engine, batch, batch_tokens)
         results[("batched", engine)] = result
+        if engine == "cadence":  # top-k/top-p + penalties on the same workload
+            result, _ = timed(runner, "sampled", engine, batch, batch_tokens, sampled=True)
+            results[("sampled", engine)] = result
         print(f"{engine} done", flush=True)
 
     print()
@@ -257,8 +276,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{result.scenario:<10} {result.engine:<8} {result.num_tokens:>7} "
             f"{result.seconds:>8.2f} {result.tokens_per_second:>8.1f}"
         )
+    sampled_ratio = (
+        results[("sampled", "cadence")].tokens_per_second
+        / results[("batched", "cadence")].tokens_per_second
+    )
+    print()
+    print(f"cadence sampled (top-k/top-p + penalties) / greedy, batched: {sampled_ratio:.2f}")
     if not args.skip_hf:
-        print()
         for scenario in ("batch-1", "batched"):
             ratio = (
                 results[(scenario, "cadence")].tokens_per_second

@@ -17,6 +17,7 @@ from cadence.entrypoints.chat_utils import (
     render_conversation,
     resolve_chat_template,
 )
+from cadence.generation_config import copy_params, resolve_default_sampling_params
 from cadence.logger import get_logger
 from cadence.model_config import load_model_config
 from cadence.model_source import ModelSource, resolve_model
@@ -57,6 +58,15 @@ class LLM:
         num_threads: CPU threads for the kernels; None = all cores.
         device: "auto" or "cpu"; this build has no GPU backend.
         revision: the snapshot to use when ``model`` is a hub id in the HF cache.
+        max_logprobs: the most ``logprobs`` / ``prompt_logprobs`` a request may ask for.
+        generation_config: where the default SamplingParams (used when ``generate`` or
+            ``chat`` get none) come from: "auto" = the model's generation_config.json
+            (temperature, top_p, top_k, min_p, repetition_penalty, max_new_tokens; a GGUF
+            has none), "vllm" = neutral ``SamplingParams()``, or a folder holding a
+            generation_config.json. ``do_sample: false`` there means greedy (temperature 0),
+            unlike vLLM, which ignores it. See ``cadence.generation_config``.
+        override_generation_config: generation_config.json keys layered on top of that
+            (in every mode), e.g. ``{"temperature": 0.5, "max_new_tokens": 64}``.
     """
 
     def __init__(
@@ -73,6 +83,9 @@ class LLM:
         num_threads: int | None = None,
         device: str = "auto",
         revision: str | None = None,
+        max_logprobs: int = 20,
+        generation_config: str = "auto",
+        override_generation_config: dict[str, Any] | None = None,
     ) -> None:
         started = time.perf_counter()
         if dtype not in _SUPPORTED_DTYPES:
@@ -95,8 +108,13 @@ class LLM:
             _check_positive_int(name, value)
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
             raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+        if isinstance(max_logprobs, bool) or not isinstance(max_logprobs, int) or max_logprobs < 0:
+            raise ValueError(f"max_logprobs must be an integer >= 0, got {max_logprobs!r}")
 
         source = resolve_model(model, revision)
+        self._default_sampling_params, from_config = resolve_default_sampling_params(
+            generation_config, override_generation_config, source.path, source.is_gguf
+        )
         model_config, sliding_window = load_model_config(source)
         limit = model_config.max_position_embeddings
         if sliding_window is not None and sliding_window < limit:
@@ -117,6 +135,7 @@ class LLM:
         config.max_model_len = max_model_len or limit
         config.num_threads = num_threads or 0
         config.seed = seed
+        config.max_logprobs = max_logprobs
         tokenizer_obj = load_tokenizer(source, tokenizer)
         try:
             core = _core.Engine(config)
@@ -124,6 +143,12 @@ class LLM:
             raise ValueError(f"cannot load model {source.name}: {error}") from error
         self.llm_engine = LLMEngine(core, tokenizer_obj, source.name)
         self._log_summary(source, core, time.perf_counter() - started)
+        if from_config:
+            logger.info(
+                "default sampling parameters from the generation config (used when no "
+                "sampling_params are given): %s",
+                ", ".join(f"{name}={value!r}" for name, value in sorted(from_config.items())),
+            )
 
     @staticmethod
     def _log_summary(source: ModelSource, core: _core.Engine, seconds: float) -> None:
@@ -143,6 +168,11 @@ class LLM:
             config.num_threads,
             core.isa,
         )
+
+    def get_default_sampling_params(self) -> SamplingParams:
+        """The SamplingParams that ``generate`` and ``chat`` use when given none (a fresh
+        copy): neutral defaults overlaid with the generation config (see ``__init__``)."""
+        return copy_params(self._default_sampling_params)
 
     def get_tokenizer(self):
         return self.llm_engine.tokenizer
@@ -178,12 +208,14 @@ class LLM:
         sampling_params: SamplingParams | Sequence[SamplingParams] | None = None,
         use_tqdm: bool = True,
     ) -> list[RequestOutput]:
-        """Generates for every prompt; returns RequestOutputs in input order."""
+        """Generates for every prompt; returns RequestOutputs in input order.
+
+        ``sampling_params=None`` uses ``get_default_sampling_params()``."""
         if isinstance(prompts, (str, dict)):
             prompts = [prompts]
         prompts = list(prompts)
         if sampling_params is None:
-            sampling_params = SamplingParams()
+            sampling_params = self.get_default_sampling_params()
         if isinstance(sampling_params, SamplingParams):
             params_list = [sampling_params] * len(prompts)
         else:
@@ -225,7 +257,7 @@ class LLM:
             for output in engine.step():
                 if output.finished:
                     finished[output.request_id] = output
-                    num_output_tokens += len(output.outputs[0].token_ids)
+                    num_output_tokens += sum(len(o.token_ids) for o in output.outputs)
                     if progress is not None:
                         elapsed = max(time.perf_counter() - started, 1e-9)
                         progress.set_postfix_str(f"output {num_output_tokens / elapsed:.1f} tok/s")

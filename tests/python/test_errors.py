@@ -330,3 +330,26 @@ def test_sampling_params_list_with_a_wrong_type(default_llm: LLM, default_refere
             [CHECK_PROMPT, "Hello"], [SamplingParams(), {"temperature": 0.0}], use_tqdm=False
         )
     assert_unharmed(default_llm, default_reference)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"logprobs": 21}, "logprobs"),
+        ({"prompt_logprobs": 21}, "prompt_logprobs"),
+        ({"logit_bias": {10**6: 1.0}}, "logit_bias"),
+        ({"allowed_token_ids": [-1]}, "allowed_token_ids"),
+        ({"stop_token_ids": [10**6]}, "stop_token_ids"),
+        ({"n": 2, "temperature": 0.0}, "n"),
+    ],
+)
+def test_sampling_fields_checked_against_the_engine(default_llm, kwargs, match):
+    """Errors that need the model (vocabulary, max_logprobs) surface at generate time as
+    ValueError naming the field; the LLM keeps working afterwards."""
+    with pytest.raises(ValueError, match=match):
+        default_llm.generate("Hello", SamplingParams(max_tokens=4, **kwargs), use_tqdm=False)
+    core = default_llm.llm_engine.core
+    core.check_invariants()
+    assert core.stats().num_free_blocks == core.stats().num_total_blocks
+    greedy = SamplingParams(temperature=0, max_tokens=4)
+    assert default_llm.generate("Hello", greedy, use_tqdm=False)[0].outputs[0].token_ids

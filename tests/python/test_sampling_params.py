@@ -124,8 +124,17 @@ def test_to_core_carries_every_field() -> None:
         max_tokens=12,
         ignore_eos=True,
         stop_token_ids=[7, 8],
+        n=3,
+        presence_penalty=0.5,
+        frequency_penalty=-0.5,
+        repetition_penalty=1.2,
+        min_tokens=2,
+        logprobs=5,
+        prompt_logprobs=0,
+        logit_bias={5: 1.5, 3: -200.0},
+        allowed_token_ids=[3, 5, 7],
     )
-    core = params.to_core(max_tokens=12)
+    core = params.to_core(max_tokens=12, bad_words_token_ids=[[1, 2], [4]])
     assert isinstance(core, _core.SamplingParams)
     assert core.temperature == pytest.approx(0.7)
     assert core.top_p == pytest.approx(0.9)
@@ -135,7 +144,21 @@ def test_to_core_carries_every_field() -> None:
     assert core.max_tokens == 12
     assert core.ignore_eos is True
     assert list(core.stop_token_ids) == [7, 8]
-    core.validate()  # what Python accepts, C++ accepts
+    assert core.n == 3
+    assert core.presence_penalty == pytest.approx(0.5)
+    assert core.frequency_penalty == pytest.approx(-0.5)
+    assert core.repetition_penalty == pytest.approx(1.2)
+    assert core.min_tokens == 2
+    assert core.logprobs == 5 and core.prompt_logprobs == 0
+    assert [tuple(pair) for pair in core.logit_bias] == [(3, -100.0), (5, 1.5)]  # clamped
+    assert list(core.allowed_token_ids) == [3, 5, 7]
+    assert [list(ids) for ids in core.bad_words_token_ids] == [[1, 2], [4]]
+    core.validate(vocab_size=100, max_logprobs=20)  # what Python accepts, C++ accepts
+
+
+def test_to_core_logprobs_off_is_minus_one() -> None:
+    core = SamplingParams().to_core(max_tokens=4)
+    assert core.logprobs == -1 and core.prompt_logprobs == -1 and core.n == 1
 
 
 def test_to_core_uses_the_resolved_max_tokens() -> None:
@@ -165,6 +188,14 @@ def test_to_core_seed() -> None:
         ("min_p", math.nan),
         ("max_tokens", 0),
         ("stop_token_ids", [3, -1]),
+        ("n", 0),
+        ("presence_penalty", 2.5),
+        ("frequency_penalty", -3.0),
+        ("repetition_penalty", 0.0),
+        ("min_tokens", -1),
+        ("logprobs", 21),
+        ("prompt_logprobs", 21),
+        ("allowed_token_ids", [-1]),
     ],
 )
 def test_core_validate_raises_value_error(field: str, value) -> None:
@@ -180,3 +211,162 @@ def test_core_sampling_params_keywords() -> None:
     assert core.temperature == 0.0 and core.max_tokens == 3 and list(core.stop_token_ids) == [1]
     with pytest.raises(TypeError):
         _core.SamplingParams(0.5)  # keyword-only, like every option struct
+
+
+# --------------------------------------------------------------------------- vLLM's other fields
+
+
+def test_new_fields_default_like_vllm() -> None:
+    params = SamplingParams()
+    assert params.n == 1
+    assert params.presence_penalty == 0.0 and params.frequency_penalty == 0.0
+    assert params.repetition_penalty == 1.0
+    assert params.stop is None and params.stop_strings == []
+    assert params.min_tokens == 0
+    assert params.logprobs is None and params.prompt_logprobs is None
+    assert params.detokenize is True
+    assert params.spaces_between_special_tokens is True
+    assert params.include_stop_str_in_output is False
+    assert params.truncate_prompt_tokens is None
+    assert params.logit_bias is None and params.allowed_token_ids is None
+    assert params.bad_words is None
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n": 4},
+        {"n": 1, "temperature": 0.0},
+        {"presence_penalty": -2.0},
+        {"presence_penalty": 2},
+        {"frequency_penalty": 1.5},
+        {"repetition_penalty": 1e-3},
+        {"repetition_penalty": 5.0},
+        {"stop": "###"},
+        {"stop": ["a", "bc"]},
+        {"stop": []},
+        {"min_tokens": 16},
+        {"min_tokens": 100, "max_tokens": None},
+        {"logprobs": 0},
+        {"logprobs": 20},
+        {"prompt_logprobs": 3},
+        {"detokenize": False},
+        {"truncate_prompt_tokens": 1},
+        {"logit_bias": {0: 100.0, 5: -3}},
+        {"allowed_token_ids": [0, 1]},
+        {"bad_words": ["foo", " bar baz"]},
+        {"bad_words": []},
+        {"include_stop_str_in_output": True},
+        {"spaces_between_special_tokens": False},
+    ],
+)
+def test_new_valid_values_are_accepted(kwargs: dict) -> None:
+    SamplingParams(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name", "allowed"),
+    [
+        ({"n": 0}, "n", ">= 1"),
+        ({"n": 1.0}, "n", "integer"),
+        ({"n": 2, "temperature": 0.0}, "n", "greedy"),
+        ({"presence_penalty": 2.5}, "presence_penalty", r"\[-2, 2\]"),
+        ({"presence_penalty": -2.01}, "presence_penalty", r"\[-2, 2\]"),
+        ({"frequency_penalty": math.nan}, "frequency_penalty", "NaN"),
+        ({"frequency_penalty": 3}, "frequency_penalty", r"\[-2, 2\]"),
+        ({"repetition_penalty": 0.0}, "repetition_penalty", r"\(0, inf\)"),
+        ({"repetition_penalty": -1.0}, "repetition_penalty", r"\(0, inf\)"),
+        ({"stop": ""}, "stop", "empty"),
+        ({"stop": ["ok", ""]}, "stop", "empty"),
+        ({"stop": 5}, "stop", "string"),
+        ({"stop": "x", "detokenize": False}, "detokenize", "stop"),
+        ({"min_tokens": -1}, "min_tokens", ">= 0"),
+        ({"min_tokens": 17}, "min_tokens", "max_tokens=16"),
+        ({"logprobs": -1}, "logprobs", ">= 0"),
+        ({"logprobs": 1.0}, "logprobs", "integer"),
+        ({"prompt_logprobs": -2}, "prompt_logprobs", ">= 0"),
+        ({"truncate_prompt_tokens": 0}, "truncate_prompt_tokens", ">= 1"),
+        ({"logit_bias": [1, 2]}, "logit_bias", "dict"),
+        ({"logit_bias": {-1: 1.0}}, "logit_bias", "token ids"),
+        ({"logit_bias": {1: math.nan}}, "logit_bias", "NaN"),
+        ({"allowed_token_ids": []}, "allowed_token_ids", "non-empty"),
+        ({"allowed_token_ids": [-3]}, "allowed_token_ids", "token ids"),
+        ({"bad_words": "word"}, "bad_words", "list of strings"),
+        ({"bad_words": [1]}, "bad_words", "list of strings"),
+        ({"detokenize": 1}, "detokenize", "True or False"),
+        ({"include_stop_str_in_output": None}, "include_stop_str_in_output", "True or False"),
+    ],
+)
+def test_new_invalid_values_name_field_and_range(kwargs: dict, name: str, allowed: str) -> None:
+    with pytest.raises(ValueError, match=name) as info:
+        SamplingParams(**kwargs)
+    assert info.match(allowed)
+
+
+def test_logit_bias_is_clamped_and_keys_normalized() -> None:
+    params = SamplingParams(logit_bias={1: 250.0, "7": -101, 3: 0.5})
+    assert params.logit_bias == {1: 100.0, 7: -100.0, 3: 0.5}
+
+
+def test_stop_string_becomes_list() -> None:
+    assert SamplingParams(stop="END").stop_strings == ["END"]
+    assert SamplingParams(stop=("a", "b")).stop_strings == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"logprobs": 21}, "logprobs"),
+        ({"prompt_logprobs": 50}, "prompt_logprobs"),
+        ({"stop_token_ids": [100]}, "stop_token_ids"),
+        ({"allowed_token_ids": [0, 100]}, "allowed_token_ids"),
+        ({"logit_bias": {100: 1.0}}, "logit_bias"),
+    ],
+)
+def test_verify_checks_against_model(kwargs: dict, name: str) -> None:
+    params = SamplingParams(**kwargs)
+    with pytest.raises(ValueError, match=name):
+        params.verify(vocab_size=100, max_logprobs=20)
+
+
+def test_verify_accepts_in_range() -> None:
+    SamplingParams(
+        logprobs=20, prompt_logprobs=20, stop_token_ids=[99], logit_bias={99: 1.0}
+    ).verify(vocab_size=100, max_logprobs=20)
+
+
+class _WordTokenizer:
+    """A tokenizer where each character is a token and a leading space merges with the next
+    character (like BPE's 'Ġx'), which is what makes the spaced variant differ."""
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        assert add_special_tokens is False
+        ids, index = [], 0
+        while index < len(text):
+            if text[index] == " " and index + 1 < len(text):
+                ids.append(1000 + ord(text[index + 1]))
+                index += 2
+            else:
+                ids.append(ord(text[index]))
+                index += 1
+        return ids
+
+
+def test_bad_words_are_tokenized_with_and_without_leading_space() -> None:
+    from cadence.sampling_params import tokenize_bad_words
+
+    sequences = tokenize_bad_words(_WordTokenizer(), ["ab", "  ab", "c d"])
+    assert sequences == [
+        [ord("a"), ord("b")],
+        [1000 + ord("a"), ord("b")],
+        [ord("c"), 1000 + ord("d")],
+        [1000 + ord("c"), 1000 + ord("d")],
+    ]
+
+
+def test_bad_words_with_the_real_tokenizer(gguf_tokenizer) -> None:
+    from cadence.sampling_params import tokenize_bad_words
+
+    sequences = tokenize_bad_words(gguf_tokenizer, ["Paris"])
+    assert gguf_tokenizer.encode("Paris", add_special_tokens=False) in sequences
+    assert gguf_tokenizer.encode(" Paris", add_special_tokens=False) in sequences

@@ -7,46 +7,14 @@ Not thread-safe: one thread drives add_request / abort_request / step.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 
 from cadence import _core
-from cadence.detokenizer import IncrementalDetokenizer
-from cadence.outputs import CompletionOutput, RequestOutput
-from cadence.sampling_params import SamplingParams
+from cadence.engine.request_state import RequestState
+from cadence.outputs import RequestOutput
+from cadence.sampling_params import SamplingParams, tokenize_bad_words
 
-_FINISH_REASONS = {
-    _core.FinishReason.STOP: "stop",
-    _core.FinishReason.LENGTH: "length",
-    _core.FinishReason.ABORT: "abort",
-}
-
-
-@dataclass
-class _RequestState:
-    request_id: str
-    prompt: str | None
-    prompt_token_ids: list[int]
-    params: SamplingParams
-    detokenizer: IncrementalDetokenizer
-    output_token_ids: list[int]
-    finish_reason: str | None = None
-    stop_reason: int | None = None
-
-    def snapshot(self) -> RequestOutput:
-        completion = CompletionOutput(
-            index=0,
-            text=self.detokenizer.text,
-            token_ids=list(self.output_token_ids),
-            finish_reason=self.finish_reason,
-            stop_reason=self.stop_reason,
-        )
-        return RequestOutput(
-            request_id=self.request_id,
-            prompt=self.prompt,
-            prompt_token_ids=self.prompt_token_ids,
-            outputs=[completion],
-            finished=self.finish_reason is not None,
-        )
+# vLLM's default cap on logprobs / prompt_logprobs (EngineConfig.max_logprobs).
+DEFAULT_MAX_LOGPROBS = 20
 
 
 class LLMEngine:
@@ -57,15 +25,25 @@ class LLMEngine:
         self.tokenizer = tokenizer
         self.model_name = model_name
         self.max_model_len = core.config.max_model_len
+        self.max_logprobs = getattr(core.config, "max_logprobs", DEFAULT_MAX_LOGPROBS)
         self.vocab_size = core.model_config.vocab_size
-        self._requests: dict[str, _RequestState] = {}
+        self._requests: dict[str, RequestState] = {}
         self._counter = itertools.count()
+        self._token_texts: dict[int, str] = {}
 
     def next_request_id(self) -> str:
         return str(next(self._counter))
 
     def tokenize(self, prompt: str) -> list[int]:
         return list(self.tokenizer.encode(prompt))
+
+    def decode_token(self, token_id: int) -> str:
+        """One token's text, as ``Logprob.decoded_token`` shows it (cached)."""
+        text = self._token_texts.get(token_id)
+        if text is None:
+            text = self.tokenizer.decode([token_id], clean_up_tokenization_spaces=False)
+            self._token_texts[token_id] = text
+        return text
 
     def add_request(
         self,
@@ -74,9 +52,15 @@ class LLMEngine:
         prompt_token_ids: list[int],
         params: SamplingParams,
     ) -> None:
-        """Validates and queues one request. ValueError names the bad parameter."""
+        """Validates and queues one request. ValueError names the bad parameter.
+
+        With ``params.truncate_prompt_tokens = k`` only the last k prompt tokens are used
+        (and reported as the RequestOutput's prompt_token_ids)."""
         if request_id in self._requests:
             raise ValueError(f"request_id {request_id!r} is already in use")
+        params.verify(self.vocab_size, self.max_logprobs)
+        if params.truncate_prompt_tokens is not None:
+            prompt_token_ids = prompt_token_ids[-params.truncate_prompt_tokens :]
         num_prompt_tokens = len(prompt_token_ids)
         if num_prompt_tokens == 0:
             raise ValueError("the prompt must not be empty")
@@ -88,16 +72,10 @@ class LLMEngine:
         max_tokens = params.max_tokens
         if max_tokens is None:
             max_tokens = self.max_model_len - num_prompt_tokens
-        self.core.add_request(request_id, prompt_token_ids, params.to_core(max_tokens))
-        self._requests[request_id] = _RequestState(
-            request_id=request_id,
-            prompt=prompt,
-            prompt_token_ids=prompt_token_ids,
-            params=params,
-            detokenizer=IncrementalDetokenizer(
-                self.tokenizer, prompt_token_ids, skip_special_tokens=params.skip_special_tokens
-            ),
-            output_token_ids=[],
+        bad_words = tokenize_bad_words(self.tokenizer, params.bad_words or [])
+        self.core.add_request(request_id, prompt_token_ids, params.to_core(max_tokens, bad_words))
+        self._requests[request_id] = RequestState(
+            request_id, prompt, prompt_token_ids, params, self.tokenizer
         )
 
     def abort_request(self, request_id: str) -> bool:
@@ -108,20 +86,28 @@ class LLMEngine:
         return self.core.has_unfinished_requests()
 
     def step(self) -> list[RequestOutput]:
-        """Runs one engine step; returns the requests that produced tokens or finished."""
-        results = []
+        """Runs one engine step; returns one RequestOutput per request whose sequences produced
+        tokens or finished, holding all n sequences (cumulative, as vLLM's default)."""
+        touched: dict[str, RequestState] = {}
         for core_output in self.core.step():
             state = self._requests.get(core_output.request_id)
             if state is None:  # aborted between steps
                 continue
-            new_ids = list(core_output.new_token_ids)
-            state.output_token_ids.extend(new_ids)
-            state.detokenizer.append(new_ids)
-            if core_output.finished:
-                state.detokenizer.flush()  # emit a held-back partial character, if any
-                state.finish_reason = _FINISH_REASONS[core_output.finish_reason]
-                if core_output.stop_token_id >= 0:
-                    state.stop_reason = core_output.stop_token_id
-                del self._requests[core_output.request_id]
+            decode = self.decode_token if state.params.detokenize else _no_text
+            state.on_core_output(core_output, decode)
+            sequence = state.sequences[core_output.sequence_index]
+            if sequence.is_finished and not sequence.is_core_finished:
+                # A stop string ended it here: free its blocks now, its siblings go on.
+                self.core.abort_sequence(state.request_id, sequence.index)
+                sequence.is_core_finished = True
+            touched[state.request_id] = state
+        results = []
+        for request_id, state in touched.items():
+            if state.is_finished:
+                del self._requests[request_id]
             results.append(state.snapshot())
         return results
+
+
+def _no_text(token_id: int) -> None:
+    return None
