@@ -46,16 +46,18 @@ void process_logits(const SamplingParams& params, const TokenHistory& history,
   for (const auto& [id, bias] : params.logit_bias) logits[id] += bias;
 
   if (params.repetition_penalty != 1.0f) {
-    // HF semantics: every token seen in prompt or output once, divide positive logits and
-    // multiply negative ones. A visited mark keeps repeated tokens from being hit twice.
+    // HF semantics: every distinct token of prompt and output once; positive logits are
+    // divided, negative ones multiplied. Sorted + unique: no vocabulary-sized table per token.
     const float penalty = params.repetition_penalty;
-    std::vector<char> seen(static_cast<size_t>(vocab_size), 0);
-    for (const std::vector<int32_t>* tokens : {history.prompt_token_ids, &output}) {
-      for (int32_t id : *tokens) {
-        if (seen[id]) continue;
-        seen[id] = 1;
-        logits[id] = logits[id] > 0.0f ? logits[id] / penalty : logits[id] * penalty;
-      }
+    std::vector<int32_t> unique_ids;
+    unique_ids.reserve(history.prompt_token_ids->size() + output.size());
+    unique_ids.insert(unique_ids.end(), history.prompt_token_ids->begin(),
+                      history.prompt_token_ids->end());
+    unique_ids.insert(unique_ids.end(), output.begin(), output.end());
+    std::sort(unique_ids.begin(), unique_ids.end());
+    unique_ids.erase(std::unique(unique_ids.begin(), unique_ids.end()), unique_ids.end());
+    for (int32_t id : unique_ids) {
+      logits[id] = logits[id] > 0.0f ? logits[id] / penalty : logits[id] * penalty;
     }
   }
   if (params.frequency_penalty != 0.0f || params.presence_penalty != 0.0f) {

@@ -32,21 +32,23 @@ int32_t Sampler::sample(const float* logits, int64_t vocab_size, const SamplingP
 
   float max_logit = logits[0];
   for (int64_t i = 1; i < vocab_size; ++i) max_logit = std::max(max_logit, logits[i]);
-  const float inv_temperature = 1.0f / params.temperature;
-  candidates_.resize(static_cast<size_t>(vocab_size));
-  for (int64_t i = 0; i < vocab_size; ++i) {
-    candidates_[i] = {std::exp((logits[i] - max_logit) * inv_temperature), static_cast<int32_t>(i)};
-  }
   auto by_rank = [](const Candidate& a, const Candidate& b) {
     return better(a.prob, a.token_id, b.prob, b.token_id);
   };
+  // Candidates first carry their logit in `prob`: top-k selects on logits (temperature
+  // preserves the order), so exp() runs only over the k survivors.
+  candidates_.resize(static_cast<size_t>(vocab_size));
+  for (int64_t i = 0; i < vocab_size; ++i) candidates_[i] = {logits[i], static_cast<int32_t>(i)};
   size_t num_kept = candidates_.size();
   bool sorted_prefix = false;  // candidates_[0, num_kept) sorted by rank
-
   if (params.top_k > 0 && static_cast<size_t>(params.top_k) < num_kept) {
     num_kept = static_cast<size_t>(params.top_k);
     std::nth_element(candidates_.begin(), candidates_.begin() + num_kept - 1, candidates_.end(),
                      by_rank);
+  }
+  const float inv_temperature = 1.0f / params.temperature;
+  for (size_t i = 0; i < num_kept; ++i) {
+    candidates_[i].prob = std::exp((candidates_[i].prob - max_logit) * inv_temperature);
   }
   if (params.top_p < 1.0f) {
     // Keep the smallest prefix (by rank) whose mass reaches top_p of the kept mass.
