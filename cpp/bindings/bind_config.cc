@@ -12,6 +12,27 @@ using cadence::ModelConfig;
 using cadence::RopeScaling;
 using cadence::SamplingParams;
 
+namespace {
+
+// A constructor taking field values as keywords: built with defaults, then set field by
+// field (so pybind11 converts and type-checks each). An unknown keyword is a TypeError.
+template <typename Options>
+auto keyword_constructor(const char* class_name) {
+  return py::init([class_name](const py::kwargs& kwargs) {
+    py::object options = py::cast(Options());
+    for (const auto& item : kwargs) {
+      const std::string name = py::str(item.first);
+      if (!py::hasattr(options, name.c_str())) {
+        throw py::type_error(std::string(class_name) + " has no field '" + name + "'");
+      }
+      options.attr(name.c_str()) = item.second;
+    }
+    return options.cast<Options>();
+  });
+}
+
+}  // namespace
+
 void bind_config(py::module_& m) {
   py::class_<RopeScaling>(m, "RopeScaling")
       .def(py::init<>())
@@ -44,19 +65,8 @@ void bind_config(py::module_& m) {
   m.def("load_gguf_model_config", &cadence::load_gguf_model_config, py::arg("path"),
         py::call_guard<py::gil_scoped_release>());
 
-  // Constructed empty (all defaults) and filled field by field from Python keywords.
   py::class_<SamplingParams>(m, "SamplingParams")
-      .def(py::init([](const py::kwargs& kwargs) {
-        py::object params = py::cast(SamplingParams());
-        for (const auto& item : kwargs) {
-          const std::string name = py::str(item.first);
-          if (!py::hasattr(params, name.c_str())) {
-            throw py::type_error("SamplingParams has no field '" + name + "'");
-          }
-          params.attr(name.c_str()) = item.second;
-        }
-        return params.cast<SamplingParams>();
-      }))
+      .def(keyword_constructor<SamplingParams>("SamplingParams"))
       .def_readwrite("n", &SamplingParams::n)
       .def_readwrite("presence_penalty", &SamplingParams::presence_penalty)
       .def_readwrite("frequency_penalty", &SamplingParams::frequency_penalty)
@@ -77,6 +87,16 @@ void bind_config(py::module_& m) {
       .def_readwrite("prompt_logprobs", &SamplingParams::prompt_logprobs)
       .def("validate", &SamplingParams::validate, py::arg("vocab_size") = 0,
            py::arg("max_logprobs") = 20);
+
+  using cadence::BeamSearchParams;
+  py::class_<BeamSearchParams>(m, "BeamSearchParams")
+      .def(keyword_constructor<BeamSearchParams>("BeamSearchParams"))
+      .def_readwrite("beam_width", &BeamSearchParams::beam_width)
+      .def_readwrite("max_tokens", &BeamSearchParams::max_tokens)
+      .def_readwrite("ignore_eos", &BeamSearchParams::ignore_eos)
+      .def_readwrite("temperature", &BeamSearchParams::temperature)
+      .def_readwrite("length_penalty", &BeamSearchParams::length_penalty)
+      .def("validate", &BeamSearchParams::validate, py::arg("max_beam_width"));
 
   py::class_<EngineConfig>(m, "EngineConfig")
       .def(py::init<>())

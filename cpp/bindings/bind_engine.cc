@@ -29,6 +29,15 @@ void bind_engine(py::module_& m) {
       .def_readonly("top_token_ids", &cadence::TokenLogprobs::top_token_ids)
       .def_readonly("top_logprobs", &cadence::TokenLogprobs::top_logprobs);
 
+  using cadence::BeamHypothesis;
+  py::class_<BeamHypothesis>(m, "BeamHypothesis")
+      .def_readonly("token_ids", &BeamHypothesis::token_ids)
+      .def_readonly("logprobs", &BeamHypothesis::logprobs)
+      .def_readonly("ranks", &BeamHypothesis::ranks)
+      .def_readonly("cum_logprob", &BeamHypothesis::cum_logprob)
+      .def_readonly("score", &BeamHypothesis::score)
+      .def_readonly("finish_reason", &BeamHypothesis::finish_reason);
+
   py::class_<RequestOutput>(m, "RequestOutput")
       .def_readonly("request_id", &RequestOutput::request_id)
       .def_readonly("sequence_index", &RequestOutput::sequence_index)
@@ -37,7 +46,8 @@ void bind_engine(py::module_& m) {
       .def_readonly("prompt_logprobs", &RequestOutput::prompt_logprobs)
       .def_readonly("finished", &RequestOutput::finished)
       .def_readonly("finish_reason", &RequestOutput::finish_reason)
-      .def_readonly("stop_token_id", &RequestOutput::stop_token_id);
+      .def_readonly("stop_token_id", &RequestOutput::stop_token_id)
+      .def_readonly("beams", &RequestOutput::beams);
 
   py::class_<EngineStats>(m, "EngineStats")
       .def_readonly("num_running", &EngineStats::num_running)
@@ -61,6 +71,16 @@ void bind_engine(py::module_& m) {
           },
           py::arg("request_id"), py::arg("prompt_token_ids"), py::arg("params"),
           "Queues a request; False when the id is already in use. ValueError on bad input.")
+      .def(
+          "add_beam_request",
+          [](Engine& engine, const std::string& request_id,
+             const std::vector<int32_t>& prompt_token_ids,
+             const cadence::BeamSearchParams& params) {
+            return engine.add_beam_request(request_id, prompt_token_ids, params) ==
+                   cadence::AddRequestStatus::kOk;
+          },
+          py::arg("request_id"), py::arg("prompt_token_ids"), py::arg("params"),
+          "Queues a beam search; False when the id is already in use. ValueError on bad input.")
       .def("abort_request", &Engine::abort_request, py::arg("request_id"))
       .def("abort_sequence", &Engine::abort_sequence, py::arg("request_id"),
            py::arg("sequence_index"))

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cadence import _core
+from cadence.beam_search import BeamSearchOutput
 from cadence.engine.llm_engine import LLMEngine
 from cadence.entrypoints.chat_utils import (
     RenderedChat,
@@ -22,7 +23,7 @@ from cadence.logger import get_logger
 from cadence.model_config import load_model_config
 from cadence.model_source import ModelSource, resolve_model
 from cadence.outputs import RequestOutput
-from cadence.sampling_params import SamplingParams
+from cadence.sampling_params import BeamSearchParams, SamplingParams
 from cadence.tokenizer_loader import load_tokenizer
 
 logger = get_logger(__name__)
@@ -228,13 +229,41 @@ class LLM:
             if not isinstance(params, SamplingParams):
                 raise ValueError(f"sampling_params must be SamplingParams, got {params!r}")
         parsed = [self._to_prompt(p) for p in prompts]
+        add = self.llm_engine.add_request
+        pairs = zip(parsed, params_list, strict=True)
+        requests = [(add, text, ids, params) for (text, ids), params in pairs]
+        return self._run_requests(requests, use_tqdm)
 
+    def beam_search(
+        self,
+        prompts: PromptType | Sequence[PromptType],
+        params: BeamSearchParams,
+        use_tqdm: bool = False,
+    ) -> list[BeamSearchOutput]:
+        """Beam search for every prompt (``{"prompt": str}``, ``{"prompt_token_ids": [...]}``
+        or a string); returns one BeamSearchOutput per prompt, in order, whose ``sequences``
+        are the ``params.beam_width`` best hypotheses, best first.
+
+        The search runs inside the engine: a prompt's beams share KV blocks and run in the
+        same batches as every other request (see ``BeamSearchParams`` for the rule)."""
+        if not isinstance(params, BeamSearchParams):
+            raise ValueError(f"params must be BeamSearchParams, got {params!r}")
+        if isinstance(prompts, (str, dict)):
+            prompts = [prompts]
+        parsed = [self._to_prompt(p) for p in prompts]
+        add = self.llm_engine.add_beam_request
+        return self._run_requests([(add, text, ids, params) for text, ids in parsed], use_tqdm)
+
+    def _run_requests(self, requests: list[tuple[Any, ...]], use_tqdm: bool) -> list[Any]:
+        """Adds each (add_fn, prompt, prompt_token_ids, params) under a fresh request id, runs
+        the engine until all are done and returns their outputs in order. On any error
+        (including KeyboardInterrupt) the requests added so far are aborted."""
         engine = self.llm_engine
         request_ids: list[str] = []
         try:
-            for (text, token_ids), params in zip(parsed, params_list, strict=True):
+            for add, text, token_ids, params in requests:
                 request_id = engine.next_request_id()
-                engine.add_request(request_id, text, token_ids, params)
+                add(request_id, text, token_ids, params)
                 request_ids.append(request_id)
             finished = self._run_to_completion(len(request_ids), use_tqdm)
         except BaseException:
@@ -243,9 +272,11 @@ class LLM:
             raise
         return [finished[request_id] for request_id in request_ids]
 
-    def _run_to_completion(self, num_requests: int, use_tqdm: bool) -> dict[str, RequestOutput]:
+    def _run_to_completion(
+        self, num_requests: int, use_tqdm: bool
+    ) -> dict[str, RequestOutput | BeamSearchOutput]:
         engine = self.llm_engine
-        finished: dict[str, RequestOutput] = {}
+        finished: dict[str, RequestOutput | BeamSearchOutput] = {}
         progress = None
         if use_tqdm and num_requests > 0:
             from tqdm.auto import tqdm
@@ -257,7 +288,7 @@ class LLM:
             for output in engine.step():
                 if output.finished:
                     finished[output.request_id] = output
-                    num_output_tokens += sum(len(o.token_ids) for o in output.outputs)
+                    num_output_tokens += _num_output_tokens(output)
                     if progress is not None:
                         elapsed = max(time.perf_counter() - started, 1e-9)
                         progress.set_postfix_str(f"output {num_output_tokens / elapsed:.1f} tok/s")
@@ -341,3 +372,9 @@ class LLM:
             {"prompt": chat.prompt, "prompt_token_ids": chat.prompt_token_ids} for chat in rendered
         ]
         return self.generate(prompts, sampling_params, use_tqdm=use_tqdm)
+
+
+def _num_output_tokens(output: RequestOutput | BeamSearchOutput) -> int:
+    if isinstance(output, BeamSearchOutput):
+        return sum(len(sequence.tokens) for sequence in output.sequences)
+    return sum(len(completion.token_ids) for completion in output.outputs)

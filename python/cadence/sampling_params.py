@@ -297,6 +297,59 @@ class SamplingParams:
         return _core.SamplingParams(**fields)
 
 
+@dataclass
+class BeamSearchParams:
+    """Options of ``LLM.beam_search`` (vLLM's ``BeamSearchParams``).
+
+    Attributes:
+        beam_width: hypotheses kept each step and returned, >= 1; the engine bounds it by
+            ``max_num_seqs`` (each beam is one running sequence).
+        max_tokens: new tokens per hypothesis, >= 1.
+        ignore_eos: EOS is then an ordinary token and every hypothesis has max_tokens tokens.
+        temperature: in [0, 2]; 0 scores with the model's log-probabilities, t > 0 with
+            log-softmax(logits / t).
+        length_penalty: a finite number; hypotheses are ranked by
+            cum_logprob / generated_length ** length_penalty. The length counts generated
+            tokens only (EOS included); vLLM also counts the prompt.
+        include_stop_str_in_output: append the EOS token's text to a hypothesis that ended
+            with it (its token id is always in ``tokens``).
+
+    The search runs in the engine: each step every live beam proposes its best
+    max(2, 1 + number of EOS ids) * beam_width tokens, the best of all those candidates
+    are walked best first, EOS candidates join the finished hypotheses (the beam_width best
+    are kept) and the others become the next beams. It stops at max_tokens, or as soon as
+    no live beam can beat the worst kept finished hypothesis (log-probabilities only fall,
+    so this never changes the result).
+    """
+
+    beam_width: int
+    max_tokens: int
+    ignore_eos: bool = False
+    temperature: float = 0.0
+    length_penalty: float = 1.0
+    include_stop_str_in_output: bool = False
+
+    def __post_init__(self) -> None:
+        if _check_int("beam_width", self.beam_width) < 1:
+            raise ValueError(f"beam_width must be >= 1, got {self.beam_width}")
+        if _check_int("max_tokens", self.max_tokens) < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
+        _check_bool("ignore_eos", self.ignore_eos)
+        _check_range("temperature", self.temperature, 0.0, 2.0, "[0, 2]")
+        if not math.isfinite(_check_number("length_penalty", self.length_penalty)):
+            raise ValueError(f"length_penalty must be a finite number, got {self.length_penalty}")
+        _check_bool("include_stop_str_in_output", self.include_stop_str_in_output)
+
+    def to_core(self) -> _core.BeamSearchParams:
+        return _core.BeamSearchParams(
+            beam_width=int(self.beam_width),
+            max_tokens=int(self.max_tokens),
+            ignore_eos=bool(self.ignore_eos),
+            temperature=float(self.temperature),
+            length_penalty=float(self.length_penalty),
+        )
+
+
 def tokenize_bad_words(tokenizer: Any, bad_words: Sequence[str]) -> list[list[int]]:
     """Token-id sequences to ban for ``bad_words``, as vLLM builds them: each word (leading
     whitespace stripped) tokenized on its own and with one leading space, since BPE

@@ -42,6 +42,18 @@ struct TokenLogprobs {
   std::vector<float> top_logprobs;
 };
 
+// One finished hypothesis of a beam-search request.
+struct BeamHypothesis {
+  std::vector<int32_t> token_ids;  // generated tokens; ends with the EOS token when kStop
+  // Per generated token: its log-probability under the search distribution (the model's,
+  // or log-softmax(logits / temperature)) and its rank there among its parent's candidates.
+  std::vector<float> logprobs;
+  std::vector<int32_t> ranks;
+  double cum_logprob = 0.0;  // sum of logprobs
+  double score = 0.0;        // cum_logprob / len(token_ids) ** length_penalty
+  FinishReason finish_reason = FinishReason::kNone;  // kStop (EOS) or kLength
+};
+
 // What one step produced for one sequence of a request.
 struct RequestOutput {
   std::string request_id;
@@ -55,6 +67,9 @@ struct RequestOutput {
   bool finished = false;  // this sequence is done
   FinishReason finish_reason = FinishReason::kNone;
   int32_t stop_token_id = -1;  // the stop_token_ids entry that ended it; -1 for EOS/length
+  // A beam-search request reports once, when it finishes (sequence_index 0): its
+  // beam_width best hypotheses, best score first. Empty for sampling requests.
+  std::vector<BeamHypothesis> beams;
 };
 
 // Result of add_request: capacity problems are values, never exceptions.
@@ -82,10 +97,20 @@ class Engine {
   virtual AddRequestStatus add_request(const std::string& request_id,
                                        const std::vector<int32_t>& prompt_token_ids,
                                        const SamplingParams& params) = 0;
+  // Queues a beam-search request (see sample/beam_search.h for the search rule). Its beams
+  // share KV blocks copy-on-write and run in the same batches as sampling requests; it
+  // reports only when done (RequestOutput::beams). Throws std::invalid_argument as
+  // add_request does; beam_width is bounded by max_num_seqs and by the vocabulary
+  // (max(2, 1 + number of EOS ids) * beam_width candidates must exist), and the worst case
+  // of unshared blocks must fit the pool.
+  virtual AddRequestStatus add_beam_request(const std::string& request_id,
+                                            const std::vector<int32_t>& prompt_token_ids,
+                                            const BeamSearchParams& params) = 0;
   // Frees the blocks of all the request's sequences now. Returns false when no such
   // unfinished request exists.
   virtual bool abort_request(const std::string& request_id) = 0;
-  // Frees one sequence of an n > 1 request (the others go on). False when unknown.
+  // Frees one sequence of an n > 1 request (the others go on). False when unknown or
+  // when the request is a beam search (its beams live and die together).
   virtual bool abort_sequence(const std::string& request_id, int32_t sequence_index) = 0;
   // Runs one scheduler step and the model over the scheduled batch. Returns one entry per
   // request that produced tokens or finished in this step.

@@ -48,4 +48,21 @@ struct SamplingParams {
   }
 };
 
+// Options of a beam-search request (vLLM's BeamSearchParams). The engine keeps the
+// beam_width best partial hypotheses; see sample/beam_search.h for the exact rule.
+struct BeamSearchParams {
+  int32_t beam_width = 1;   // hypotheses kept and returned, >= 1 (the engine bounds it)
+  int32_t max_tokens = 16;  // >= 1 new tokens per hypothesis
+  bool ignore_eos = false;  // EOS is then an ordinary token and every hypothesis runs to max_tokens
+  // 0 = the model's log-probabilities; > 0: log-softmax(logits / temperature). In [0, 2].
+  float temperature = 0.0f;
+  // score = cum_logprob / generated_length ** length_penalty (generated tokens only, EOS
+  // included). Finite; 0 = plain cumulative log-probability.
+  float length_penalty = 1.0f;
+
+  // Throws std::invalid_argument naming the field and its allowed range. max_beam_width is
+  // the engine's bound (see Engine::add_beam_request).
+  void validate(int64_t max_beam_width) const;
+};
+
 }  // namespace cadence

@@ -108,7 +108,7 @@ EngineStats EngineImpl::stats() const {
 }
 
 void EngineImpl::validate_prompt(const std::vector<int32_t>& prompt_token_ids,
-                                 const SamplingParams& params) const {
+                                 int64_t max_tokens) const {
   const int64_t vocab_size = model_->config().vocab_size;
   if (prompt_token_ids.empty()) throw std::invalid_argument("the prompt must not be empty");
   for (int32_t id : prompt_token_ids) {
@@ -118,13 +118,13 @@ void EngineImpl::validate_prompt(const std::vector<int32_t>& prompt_token_ids,
     }
   }
   const int64_t num_prompt = static_cast<int64_t>(prompt_token_ids.size());
-  if (num_prompt + params.max_tokens > config_.max_model_len) {
+  if (num_prompt + max_tokens > config_.max_model_len) {
     throw std::invalid_argument("prompt (" + std::to_string(num_prompt) +
-                                " tokens) + max_tokens (" + std::to_string(params.max_tokens) +
+                                " tokens) + max_tokens (" + std::to_string(max_tokens) +
                                 ") exceeds max_model_len (" +
                                 std::to_string(config_.max_model_len) + ")");
   }
-  const int64_t blocks_needed = scheduler_->blocks_for_tokens(num_prompt + params.max_tokens);
+  const int64_t blocks_needed = scheduler_->blocks_for_tokens(num_prompt + max_tokens);
   if (blocks_needed > block_pool_->num_total_blocks()) {
     throw std::invalid_argument("prompt + max_tokens needs " + std::to_string(blocks_needed) +
                                 " KV blocks but the whole pool has " +
@@ -155,7 +155,7 @@ AddRequestStatus EngineImpl::add_request(const std::string& request_id,
                                 std::to_string(config_.max_num_seqs) + "), got " +
                                 std::to_string(params.n));
   }
-  validate_prompt(prompt_token_ids, params);
+  validate_prompt(prompt_token_ids, params.max_tokens);
   if (scheduler_->contains(request_id)) return AddRequestStatus::kDuplicateId;
   const uint64_t seed = params.seed.has_value() ? *params.seed : seed_rng_();
   const int64_t arrival_index = next_arrival_index_++;
@@ -180,8 +180,77 @@ AddRequestStatus EngineImpl::add_request(const std::string& request_id,
   return AddRequestStatus::kOk;
 }
 
+int64_t EngineImpl::max_beam_width() const {
+  const int64_t per_beam = beam_search_num_candidates(1, model_->config().eos_token_ids.size());
+  return std::min<int64_t>(config_.max_num_seqs, model_->config().vocab_size / per_beam);
+}
+
+AddRequestStatus EngineImpl::add_beam_request(const std::string& request_id,
+                                              const std::vector<int32_t>& prompt_token_ids,
+                                              const BeamSearchParams& params) {
+  params.validate(max_beam_width());
+  validate_prompt(prompt_token_ids, params.max_tokens);
+  // Worst case: the prompt's full blocks shared, everything after them private per beam.
+  const auto num_prompt = static_cast<int64_t>(prompt_token_ids.size());
+  const int64_t shared = num_prompt / config_.block_size;
+  const int64_t worst_case =
+      shared +
+      params.beam_width * (scheduler_->blocks_for_tokens(num_prompt + params.max_tokens) - shared);
+  if (worst_case > block_pool_->num_total_blocks()) {
+    throw std::invalid_argument("beam search with beam_width " + std::to_string(params.beam_width) +
+                                " may need " + std::to_string(worst_case) +
+                                " KV blocks but the whole pool has " +
+                                std::to_string(block_pool_->num_total_blocks()) +
+                                "; raise kv_cache_memory_bytes or lower beam_width or max_tokens");
+  }
+  if (scheduler_->contains(request_id)) return AddRequestStatus::kDuplicateId;
+  const int64_t arrival_index = next_arrival_index_++;
+  std::vector<std::unique_ptr<Request>> slots;
+  for (int32_t slot = 0; slot < params.beam_width; ++slot) {
+    auto request = std::make_unique<Request>();
+    request->id = request_id;
+    request->sequence_index = slot;
+    request->is_beam_search = true;
+    request->key = sequence_key(request_id, slot);
+    request->prompt_token_ids = prompt_token_ids;
+    request->params.max_tokens = params.max_tokens;
+    request->arrival_index = arrival_index;
+    request->max_total_tokens = num_prompt + params.max_tokens;
+    if (slot > 0) {
+      request->state = RequestState::kAwaitingFork;
+      slots[0]->siblings_awaiting_fork.push_back(request.get());
+    }
+    slots.push_back(std::move(request));
+  }
+  for (auto& request : slots) scheduler_->add_request(std::move(request));
+  beam_searches_.emplace(request_id, BeamSearch(params, model_->config().eos_token_ids));
+  return AddRequestStatus::kOk;
+}
+
 bool EngineImpl::abort_request(const std::string& request_id) {
+  beam_searches_.erase(request_id);
   return scheduler_->abort_request(request_id);
+}
+
+void EngineImpl::advance_beam_search(const std::string& request_id, BeamSearch& search,
+                                     std::vector<RequestOutput>& results) {
+  const BeamSearch::Step step = search.select();
+  if (step.done) {
+    RequestOutput out;
+    out.request_id = request_id;
+    out.beams = search.results();
+    out.finished = true;
+    out.finish_reason = out.beams.front().finish_reason;
+    results.push_back(std::move(out));
+    scheduler_->abort_request(request_id);  // frees every beam's blocks
+    beam_searches_.erase(request_id);       // `search` is gone after this
+    return;
+  }
+  scheduler_->move_beams(request_id, step.parent);
+  for (int32_t slot = 0; slot < search.beam_width(); ++slot) {
+    if (step.parent[slot] < 0) continue;
+    scheduler_->find(sequence_key(request_id, slot))->append_output(step.token[slot]);
+  }
 }
 
 void EngineImpl::build_batch(const SchedulerOutput& output) {
@@ -278,6 +347,9 @@ RequestOutput EngineImpl::sample_next(Request& request, const float* raw_logits)
 
 std::vector<RequestOutput> EngineImpl::step() {
   SchedulerOutput output = scheduler_->schedule();
+  for (const std::string& request_id : output.restarted_beam_searches) {
+    beam_searches_.at(request_id).restart();
+  }
   std::vector<RequestOutput> results;
   if (output.empty()) return results;
   for (const auto& [src, dst] : output.block_copies) kv_cache_->copy_block(src, dst);
@@ -287,6 +359,13 @@ std::vector<RequestOutput> EngineImpl::step() {
 
   const int64_t vocab_size = model_->config().vocab_size;
   std::vector<Request*> finished;
+  std::vector<std::string> beam_searches_with_logits;
+  struct BeamRow {
+    BeamSearch* search;
+    int32_t slot;
+    const float* logits;
+  };
+  std::vector<BeamRow> beam_rows;
   for (size_t row = 0; row < row_uses_.size(); ++row) {
     Request& request = *row_uses_[row].request;
     const float* raw_logits = logits_.data() + static_cast<int64_t>(row) * vocab_size;
@@ -294,6 +373,14 @@ std::vector<RequestOutput> EngineImpl::step() {
       const int64_t next = row_uses_[row].position + 1;
       request.prompt_logprobs.push_back(compute_logprobs(
           raw_logits, vocab_size, request.prompt_token_ids[next], request.params.prompt_logprobs));
+      continue;
+    }
+    if (request.is_beam_search) {
+      beam_rows.push_back({&beam_searches_.at(request.id), request.sequence_index, raw_logits});
+      if (std::find(beam_searches_with_logits.begin(), beam_searches_with_logits.end(),
+                    request.id) == beam_searches_with_logits.end()) {
+        beam_searches_with_logits.push_back(request.id);
+      }
       continue;
     }
     // The prompt is computed: parked siblings (n > 1) join and sample from the same row.
@@ -307,13 +394,22 @@ std::vector<RequestOutput> EngineImpl::step() {
     }
   }
   for (Request* request : finished) scheduler_->finish_request(request);  // gone after this
+  // Each beam row feeds a different slot, so the candidate search (a pass over the
+  // vocabulary per beam) runs on all threads.
+  pool_->parallel_for(static_cast<int64_t>(beam_rows.size()), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      beam_rows[i].search->set_logits(beam_rows[i].slot, beam_rows[i].logits, vocab_size);
+    }
+  });
+  for (const std::string& request_id : beam_searches_with_logits) {
+    BeamSearch& search = beam_searches_.at(request_id);
+    if (search.ready()) advance_beam_search(request_id, search, results);
+  }
   return results;
 }
 
 std::vector<float> EngineImpl::compute_prompt_logits(const std::vector<int32_t>& token_ids) {
-  SamplingParams params;
-  params.max_tokens = 1;
-  validate_prompt(token_ids, params);
+  validate_prompt(token_ids, 1);
   const int64_t num_tokens = static_cast<int64_t>(token_ids.size());
   const int64_t num_blocks = scheduler_->blocks_for_tokens(num_tokens);
   if (!block_pool_->can_allocate(num_blocks)) {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "cadence/engine.h"
@@ -12,6 +13,7 @@
 #include "kv/kv_cache.h"
 #include "model/forward_batch.h"
 #include "model/llama_model.h"
+#include "sample/beam_search.h"
 #include "sample/sampler.h"
 #include "sched/scheduler.h"
 #include "util/thread_pool.h"
@@ -25,6 +27,9 @@ class EngineImpl : public Engine {
   AddRequestStatus add_request(const std::string& request_id,
                                const std::vector<int32_t>& prompt_token_ids,
                                const SamplingParams& params) override;
+  AddRequestStatus add_beam_request(const std::string& request_id,
+                                    const std::vector<int32_t>& prompt_token_ids,
+                                    const BeamSearchParams& params) override;
   bool abort_request(const std::string& request_id) override;
   bool abort_sequence(const std::string& request_id, int32_t sequence_index) override {
     return scheduler_->abort_sequence(request_id, sequence_index);
@@ -42,14 +47,18 @@ class EngineImpl : public Engine {
   void check_invariants() const override { scheduler_->check_invariants(); }
 
  private:
-  void validate_prompt(const std::vector<int32_t>& prompt_token_ids,
-                       const SamplingParams& params) const;
+  void validate_prompt(const std::vector<int32_t>& prompt_token_ids, int64_t max_tokens) const;
+  // The largest beam_width this engine accepts (max_num_seqs, and enough candidates).
+  int64_t max_beam_width() const;
   void build_batch(const SchedulerOutput& output);
   // Samples the next token of `request` from the raw logits row (penalties etc. applied
   // on a copy), records logprobs when asked, appends it and decides whether it is done.
   RequestOutput sample_next(Request& request, const float* raw_logits);
   void append_token(Request& request, int32_t token, RequestOutput& out) const;
-  void collect_prompt_logprobs();
+  // Runs the selection of a beam search whose live beams all have logits: moves beams
+  // (and their KV blocks) or, when done, reports the hypotheses and frees the request.
+  void advance_beam_search(const std::string& request_id, BeamSearch& search,
+                           std::vector<RequestOutput>& results);
 
   EngineConfig config_;
   std::unique_ptr<ThreadPool> pool_;
@@ -70,6 +79,7 @@ class EngineImpl : public Engine {
     int64_t position;
   };
   std::vector<LogitsRowUse> row_uses_;
+  std::unordered_map<std::string, BeamSearch> beam_searches_;  // by request id
 };
 
 }  // namespace cadence

@@ -64,4 +64,15 @@ void SamplingParams::validate(int64_t vocab_size, int32_t max_logprobs) const {
   }
 }
 
+void BeamSearchParams::validate(int64_t max_beam_width) const {
+  if (beam_width < 1 || beam_width > max_beam_width) {
+    reject("beam_width", "in [1, " + std::to_string(max_beam_width) + "]", beam_width);
+  }
+  if (max_tokens < 1) reject("max_tokens", ">= 1", max_tokens);
+  if (!(temperature >= 0.0f && temperature <= 2.0f)) {
+    reject("temperature", "in [0, 2]", temperature);
+  }
+  if (!std::isfinite(length_penalty)) reject("length_penalty", "a finite number", length_penalty);
+}
+
 }  // namespace cadence

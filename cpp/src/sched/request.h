@@ -15,7 +15,8 @@ namespace cadence {
 
 // kAwaitingFork: sequence i > 0 of an n > 1 request, parked until sequence 0 has computed
 // the prompt; it then shares sequence 0's blocks and samples its first token from the same
-// logits (see Scheduler::fork_siblings).
+// logits (see Scheduler::fork_siblings). A beam-search request parks its slots 1.. the same
+// way until its first selection (see Scheduler::move_beams).
 enum class RequestState { kWaiting, kRunning, kAwaitingFork, kFinished };
 
 // The scheduler's key of sequence `index` of a request: the id itself for sequence 0.
@@ -25,8 +26,11 @@ inline std::string sequence_key(const std::string& request_id, int32_t index) {
 
 // One sequence. A request with n > 1 is n of these with the same request_id.
 struct Request {
-  std::string id;  // the request id, shared by the request's sequences
-  int32_t sequence_index = 0;
+  std::string id;              // the request id, shared by the request's sequences
+  int32_t sequence_index = 0;  // for beam search: the beam slot
+  // A beam-search slot: the request's beams are scheduled and preempted as one unit, and
+  // a preempted beam search restarts from its prompt.
+  bool is_beam_search = false;
   std::string key;  // unique per sequence: sequence_key(id, sequence_index)
   std::vector<int32_t> prompt_token_ids;
   std::vector<int32_t> output_token_ids;

@@ -21,6 +21,11 @@ void Scheduler::add_request(std::unique_ptr<Request> request) {
   waiting_.push_back(raw);
 }
 
+Request* Scheduler::find(const std::string& key) const {
+  auto it = requests_.find(key);
+  return it == requests_.end() ? nullptr : it->second.get();
+}
+
 std::vector<Request*> Scheduler::fork_siblings(Request* leader) {
   std::vector<Request*> siblings;
   siblings.swap(leader->siblings_awaiting_fork);
@@ -82,6 +87,7 @@ bool Scheduler::abort_sequence(const std::string& request_id, int32_t sequence_i
   auto it = requests_.find(sequence_key(request_id, sequence_index));
   if (it == requests_.end()) return false;
   Request* request = it->second.get();
+  if (request->is_beam_search) return false;
   if (request->state == RequestState::kAwaitingFork) {
     auto leader = requests_.find(request_id);
     if (leader != requests_.end()) {
@@ -102,7 +108,13 @@ void Scheduler::finish_request(Request* request) {
   requests_.erase(request->key);
 }
 
-void Scheduler::preempt(Request* request) {
+void Scheduler::preempt(Request* request, SchedulerOutput& output) {
+  if (request->is_beam_search) {
+    restart_beam_search(request->id);
+    output.restarted_beam_searches.push_back(request->id);
+    ++num_preemptions_;
+    return;
+  }
   running_.erase(std::remove(running_.begin(), running_.end(), request), running_.end());
   pool_.release(request->block_table);
   request->block_table.clear();
@@ -112,33 +124,141 @@ void Scheduler::preempt(Request* request) {
   ++num_preemptions_;
 }
 
+size_t Scheduler::unit_end(size_t first) const {
+  const Request* request = running_[first];
+  size_t end = first + 1;
+  if (!request->is_beam_search) return end;
+  while (end < running_.size() && running_[end]->is_beam_search &&
+         running_[end]->id == request->id) {
+    ++end;
+  }
+  return end;
+}
+
+int64_t Scheduler::blocks_needed_for_unit(size_t first, const std::vector<int64_t>& num_new) const {
+  int64_t total = 0;
+  std::unordered_map<int32_t, int32_t> writers;  // shared block -> unit members writing to it
+  for (size_t m = 0; m < num_new.size(); ++m) {
+    const Request& request = *running_[first + m];
+    if (num_new[m] == 0) continue;
+    total += blocks_for_tokens(request.num_computed_tokens + num_new[m]) -
+             static_cast<int64_t>(request.block_table.size());
+    if (writes_into_shared_block(request)) {
+      ++writers[request.block_table[request.num_computed_tokens / config_.block_size]];
+    }
+  }
+  // Writers copy the shared block in turn; the last holder of it writes in place.
+  for (const auto& [block, count] : writers) {
+    total += count - (pool_.ref_count(block) == count ? 1 : 0);
+  }
+  return total;
+}
+
+void Scheduler::restart_beam_search(const std::string& request_id) {
+  Request* leader = find(request_id);
+  for (const auto& [key, owned] : requests_) {
+    Request* request = owned.get();
+    if (request->id != request_id) continue;
+    running_.erase(std::remove(running_.begin(), running_.end(), request), running_.end());
+    pool_.release(request->block_table);
+    request->block_table.clear();
+    request->num_computed_tokens = 0;
+    request->output_token_ids.clear();
+    request->output_counts.clear();
+    if (request != leader && request->state != RequestState::kAwaitingFork) {
+      request->state = RequestState::kAwaitingFork;
+      leader->siblings_awaiting_fork.push_back(request);
+    }
+  }
+  leader->state = RequestState::kWaiting;
+  waiting_.push_front(leader);
+}
+
+void Scheduler::move_beams(const std::string& request_id, const std::vector<int32_t>& parent) {
+  const size_t width = parent.size();
+  std::vector<Request*> slots(width);
+  for (size_t s = 0; s < width; ++s) {
+    slots[s] = find(sequence_key(request_id, static_cast<int32_t>(s)));
+    if (slots[s] == nullptr) throw std::logic_error("beam slot " + std::to_string(s) + " missing");
+  }
+  // Parents as they were before any slot changes (a parent may itself be overwritten).
+  struct Snapshot {
+    std::vector<int32_t> block_table;
+    std::vector<int32_t> output_token_ids;
+    std::unordered_map<int32_t, int32_t> output_counts;
+    int64_t num_computed_tokens = 0;
+  };
+  std::unordered_map<int32_t, Snapshot> parents;
+  for (size_t s = 0; s < width; ++s) {
+    const int32_t p = parent[s];
+    if (p < 0 || p == static_cast<int32_t>(s) || parents.count(p) != 0) continue;
+    const Request& source = *slots[p];
+    parents[p] = {source.block_table, source.output_token_ids, source.output_counts,
+                  source.num_computed_tokens};
+  }
+  for (size_t s = 0; s < width; ++s) {  // references first, so no shared block hits zero
+    const int32_t p = parent[s];
+    if (p < 0 || p == static_cast<int32_t>(s)) continue;
+    for (int32_t block : parents[p].block_table) pool_.add_ref(block);
+  }
+  for (size_t s = 0; s < width; ++s) {
+    const int32_t p = parent[s];
+    if (p < 0 || p == static_cast<int32_t>(s)) continue;
+    Request& slot = *slots[s];
+    const Snapshot& source = parents[p];
+    pool_.release(slot.block_table);
+    slot.block_table = source.block_table;
+    slot.output_token_ids = source.output_token_ids;
+    slot.output_counts = source.output_counts;
+    slot.num_computed_tokens = source.num_computed_tokens;
+    if (slot.state == RequestState::kAwaitingFork) {
+      auto& parked = slots[0]->siblings_awaiting_fork;
+      parked.erase(std::remove(parked.begin(), parked.end(), &slot), parked.end());
+      slot.state = RequestState::kRunning;
+      // Beside its running siblings, so the beams stay one contiguous unit.
+      auto last = std::find_if(running_.rbegin(), running_.rend(),
+                               [&](const Request* r) { return r->id == request_id; });
+      running_.insert(last.base(), &slot);
+    }
+  }
+}
+
 SchedulerOutput Scheduler::schedule() {
   SchedulerOutput output;
   int64_t budget = config_.max_num_batched_tokens;
 
-  // 1. Running requests, oldest first.
+  // 1. Running units (a request, or all beams of a beam search), oldest first.
   for (size_t i = 0; i < running_.size() && budget > 0;) {
-    Request* request = running_[i];
-    const int64_t num_new = std::min(request->num_tokens() - request->num_computed_tokens, budget);
-    const int64_t num_blocks_needed = blocks_for_tokens(request->num_computed_tokens + num_new) -
-                                      static_cast<int64_t>(request->block_table.size());
+    const size_t end = unit_end(i);
+    std::vector<int64_t> num_new(end - i);
+    int64_t unit_budget = budget;
+    for (size_t m = i; m < end; ++m) {
+      const Request& request = *running_[m];
+      num_new[m - i] = std::min(request.num_tokens() - request.num_computed_tokens, unit_budget);
+      unit_budget -= num_new[m - i];
+    }
     bool preempted_self = false;
-    while (!pool_.can_allocate(num_blocks_needed)) {
-      Request* victim = running_.back();
-      preempt(victim);
+    while (!pool_.can_allocate(blocks_needed_for_unit(i, num_new))) {
+      const bool victim_is_this_unit = running_.size() == end;  // the unit is the newest
+      preempt(running_.back(), output);
       ++output.num_preempted;
-      if (victim == request) {
+      if (victim_is_this_unit) {
         preempted_self = true;
         break;
       }
     }
     if (preempted_self) break;  // every newer request was preempted as well
-    allocate_for(*request, num_new, output);
-    output.scheduled.push_back(
-        {request, num_new, request->num_computed_tokens + num_new == request->num_tokens()});
-    output.num_batched_tokens += num_new;
-    budget -= num_new;
-    ++i;
+    for (size_t m = i; m < end; ++m) {
+      if (num_new[m - i] == 0) continue;  // a beam waiting for its siblings' tokens
+      Request* request = running_[m];
+      allocate_for(*request, num_new[m - i], output);
+      output.scheduled.push_back(
+          {request, num_new[m - i],
+           request->num_computed_tokens + num_new[m - i] == request->num_tokens()});
+      output.num_batched_tokens += num_new[m - i];
+      budget -= num_new[m - i];
+    }
+    i = end;
   }
 
   // 2. Admit waiting requests in order while budget, sequence slots and blocks last.
@@ -194,6 +314,16 @@ void Scheduler::check_invariants() const {
         blocks_for_tokens(request->num_computed_tokens)) {
       throw std::logic_error("request " + request->key + " has fewer blocks than computed tokens");
     }
+  }
+  for (size_t i = 0; i < running_.size();) {  // a beam search's slots form one unit
+    const size_t end = unit_end(i);
+    for (size_t j = end; j < running_.size(); ++j) {
+      if (running_[i]->is_beam_search && running_[j]->id == running_[i]->id) {
+        throw std::logic_error("the beams of request " + running_[i]->id +
+                               " are not contiguous in the running queue");
+      }
+    }
+    i = end;
   }
   for (const Request* request : waiting_) {
     if (request->state != RequestState::kWaiting || !request->block_table.empty() ||

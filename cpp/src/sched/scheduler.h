@@ -7,6 +7,12 @@
 // newest running request is preempted by recompute (all its blocks freed, its progress
 // reset, put back at the head of the waiting queue) until it can — possibly the request
 // itself, which then waits. Admission never preempts.
+//
+// Beam search: a request's beams sit next to each other in the running queue and are
+// scheduled and preempted as one unit; a preempted beam search frees all its blocks and
+// restarts from its prompt (its search is deterministic, so the result is the same). A
+// beam that already has this step's token computed waits (is not scheduled) until its
+// siblings catch up.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +48,8 @@ struct SchedulerOutput {
   std::vector<std::pair<int32_t, int32_t>> block_copies;
   int64_t num_batched_tokens = 0;
   int64_t num_preempted = 0;
+  // Beam-search requests preempted in this step: they restart from the prompt.
+  std::vector<std::string> restarted_beam_searches;
   bool empty() const { return scheduled.empty(); }
 };
 
@@ -55,15 +63,24 @@ class Scheduler {
   // Queues a sequence; one in state kAwaitingFork is only registered (its leader forks it).
   void add_request(std::unique_ptr<Request> request);
   bool contains(const std::string& key) const { return requests_.count(key) != 0; }
+  // The sequence with this key (see sequence_key), or nullptr.
+  Request* find(const std::string& key) const;
   // Removes every unfinished sequence of the request and frees their blocks. False when
   // the request has none.
   bool abort_request(const std::string& request_id);
-  // Removes one sequence of a request (e.g. it matched a stop string). False when unknown.
+  // Removes one sequence of a request (e.g. it matched a stop string). False when unknown
+  // or a beam-search slot (beams are removed together, with abort_request).
   bool abort_sequence(const std::string& request_id, int32_t sequence_index);
   // Sequence 0 has just computed its prompt: its parked siblings take references to its
   // blocks (the partial last block is copied on their first write) and start running with
   // the prompt computed. Returns them.
   std::vector<Request*> fork_siblings(Request* leader);
+  // Beam search after a selection: slot s of the request continues slot parent[s]'s
+  // hypothesis (as it was before this call): it drops its own blocks and takes references
+  // to the parent's, with its tokens and progress. parent[s] == s keeps the slot as it is.
+  // A parked slot that receives a parent joins the running queue beside its siblings.
+  // Precondition: every parent is running with all its tokens computed.
+  void move_beams(const std::string& request_id, const std::vector<int32_t>& parent);
 
   SchedulerOutput schedule();
   // After the model ran: advances num_computed_tokens of every scheduled request.
@@ -81,7 +98,15 @@ class Scheduler {
   void check_invariants() const;
 
  private:
-  void preempt(Request* request);
+  // Preempts one sequence, or, for a beam-search slot, restarts its whole beam search.
+  void preempt(Request* request, SchedulerOutput& output);
+  void restart_beam_search(const std::string& request_id);
+  // The running requests scheduled as one unit starting at running_[first]: the request
+  // alone, or all the beams of a beam search. Returns one past the last.
+  size_t unit_end(size_t first) const;
+  // Blocks the unit's sequences need to compute num_new[i] more tokens each, counting a
+  // block that several of them share and write into once per copy actually made.
+  int64_t blocks_needed_for_unit(size_t first, const std::vector<int64_t>& num_new) const;
   void remove_from_queues(Request* request);
   // Blocks `request` needs to compute num_new more tokens, including a private copy of a
   // shared block it would write into.

@@ -7,14 +7,23 @@ Not thread-safe: one thread drives add_request / abort_request / step.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 from cadence import _core
+from cadence.beam_search import BeamSearchOutput, to_beam_search_output
 from cadence.engine.request_state import RequestState
 from cadence.outputs import RequestOutput
-from cadence.sampling_params import SamplingParams, tokenize_bad_words
+from cadence.sampling_params import BeamSearchParams, SamplingParams, tokenize_bad_words
 
 # vLLM's default cap on logprobs / prompt_logprobs (EngineConfig.max_logprobs).
 DEFAULT_MAX_LOGPROBS = 20
+
+
+@dataclass
+class _BeamRequest:
+    prompt: str | None
+    prompt_token_ids: list[int]
+    params: BeamSearchParams
 
 
 class LLMEngine:
@@ -28,6 +37,7 @@ class LLMEngine:
         self.max_logprobs = getattr(core.config, "max_logprobs", DEFAULT_MAX_LOGPROBS)
         self.vocab_size = core.model_config.vocab_size
         self._requests: dict[str, RequestState] = {}
+        self._beam_requests: dict[str, _BeamRequest] = {}
         self._counter = itertools.count()
         self._token_texts: dict[int, str] = {}
 
@@ -56,11 +66,41 @@ class LLMEngine:
 
         With ``params.truncate_prompt_tokens = k`` only the last k prompt tokens are used
         (and reported as the RequestOutput's prompt_token_ids)."""
-        if request_id in self._requests:
-            raise ValueError(f"request_id {request_id!r} is already in use")
+        self._check_new_id(request_id)
         params.verify(self.vocab_size, self.max_logprobs)
         if params.truncate_prompt_tokens is not None:
             prompt_token_ids = prompt_token_ids[-params.truncate_prompt_tokens :]
+        self._check_prompt_length(prompt_token_ids)
+        max_tokens = params.max_tokens
+        if max_tokens is None:
+            max_tokens = self.max_model_len - len(prompt_token_ids)
+        bad_words = tokenize_bad_words(self.tokenizer, params.bad_words or [])
+        self.core.add_request(request_id, prompt_token_ids, params.to_core(max_tokens, bad_words))
+        self._requests[request_id] = RequestState(
+            request_id, prompt, prompt_token_ids, params, self.tokenizer
+        )
+
+    def add_beam_request(
+        self,
+        request_id: str,
+        prompt: str | None,
+        prompt_token_ids: list[int],
+        params: BeamSearchParams,
+    ) -> None:
+        """Queues a beam search; its one output (a BeamSearchOutput) comes from ``step`` when
+        the search is done. ValueError names the bad parameter."""
+        self._check_new_id(request_id)
+        if not isinstance(params, BeamSearchParams):
+            raise ValueError(f"params must be BeamSearchParams, got {params!r}")
+        self._check_prompt_length(prompt_token_ids)
+        self.core.add_beam_request(request_id, prompt_token_ids, params.to_core())
+        self._beam_requests[request_id] = _BeamRequest(prompt, list(prompt_token_ids), params)
+
+    def _check_new_id(self, request_id: str) -> None:
+        if request_id in self._requests or request_id in self._beam_requests:
+            raise ValueError(f"request_id {request_id!r} is already in use")
+
+    def _check_prompt_length(self, prompt_token_ids: list[int]) -> None:
         num_prompt_tokens = len(prompt_token_ids)
         if num_prompt_tokens == 0:
             raise ValueError("the prompt must not be empty")
@@ -69,27 +109,35 @@ class LLMEngine:
                 f"the prompt has {num_prompt_tokens} tokens; max_model_len is "
                 f"{self.max_model_len}, so at most {self.max_model_len - 1} prompt tokens fit"
             )
-        max_tokens = params.max_tokens
-        if max_tokens is None:
-            max_tokens = self.max_model_len - num_prompt_tokens
-        bad_words = tokenize_bad_words(self.tokenizer, params.bad_words or [])
-        self.core.add_request(request_id, prompt_token_ids, params.to_core(max_tokens, bad_words))
-        self._requests[request_id] = RequestState(
-            request_id, prompt, prompt_token_ids, params, self.tokenizer
-        )
 
     def abort_request(self, request_id: str) -> bool:
         self._requests.pop(request_id, None)
+        self._beam_requests.pop(request_id, None)
         return self.core.abort_request(request_id)
 
     def has_unfinished_requests(self) -> bool:
         return self.core.has_unfinished_requests()
 
-    def step(self) -> list[RequestOutput]:
+    def step(self) -> list[RequestOutput | BeamSearchOutput]:
         """Runs one engine step; returns one RequestOutput per request whose sequences produced
-        tokens or finished, holding all n sequences (cumulative, as vLLM's default)."""
+        tokens or finished, holding all n sequences (cumulative, as vLLM's default), and a
+        BeamSearchOutput for each beam search that finished."""
         touched: dict[str, RequestState] = {}
+        finished_beam_searches: list[BeamSearchOutput] = []
         for core_output in self.core.step():
+            beam_request = self._beam_requests.pop(core_output.request_id, None)
+            if beam_request is not None:
+                finished_beam_searches.append(
+                    to_beam_search_output(
+                        core_output,
+                        beam_request.prompt,
+                        beam_request.prompt_token_ids,
+                        beam_request.params,
+                        self.tokenizer,
+                        self.decode_token,
+                    )
+                )
+                continue
             state = self._requests.get(core_output.request_id)
             if state is None:  # aborted between steps
                 continue
@@ -101,11 +149,12 @@ class LLMEngine:
                 self.core.abort_sequence(state.request_id, sequence.index)
                 sequence.is_core_finished = True
             touched[state.request_id] = state
-        results = []
+        results: list[RequestOutput | BeamSearchOutput] = []
         for request_id, state in touched.items():
             if state.is_finished:
                 del self._requests[request_id]
             results.append(state.snapshot())
+        results.extend(finished_beam_searches)
         return results
 
 
