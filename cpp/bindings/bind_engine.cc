@@ -109,5 +109,6 @@ void bind_engine(py::module_& m) {
       .def_property_readonly("kv_cache_bytes", &Engine::kv_cache_bytes)
       .def_property_readonly("weight_bytes", &Engine::weight_bytes)
       .def_property_readonly("isa", &Engine::isa)
+      .def_property_readonly("max_beam_width", &Engine::max_beam_width)
       .def("check_invariants", &Engine::check_invariants);
 }

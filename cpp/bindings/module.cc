@@ -4,6 +4,7 @@
 
 namespace py = pybind11;
 
+void bind_checkpoint(py::module_& m);
 void bind_config(py::module_& m);
 void bind_engine(py::module_& m);
 
@@ -11,4 +12,5 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "cadence C++ runtime: engine, paged KV cache, scheduler and CPU kernels";
   bind_config(m);
   bind_engine(m);
+  bind_checkpoint(m);
 }

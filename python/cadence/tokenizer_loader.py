@@ -14,11 +14,15 @@ def load_tokenizer(source: ModelSource, tokenizer: str | None = None):
 
         try:
             return load_gguf_tokenizer(path)
-        except (OSError, ValueError, KeyError) as error:
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:  # also the tokenizers library's Rust panics
             raise ValueError(f"cannot load the tokenizer of {path}: {error}") from error
     from transformers import AutoTokenizer
 
     try:
         return AutoTokenizer.from_pretrained(path, local_files_only=True)
-    except Exception as error:  # transformers raises many types here
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as error:  # many types, and the tokenizers library's Rust panics
         raise ValueError(f"cannot load a tokenizer from {path}: {error}") from error

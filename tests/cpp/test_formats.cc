@@ -174,17 +174,19 @@ TEST(gguf_errors_are_clear) {
 
 TEST(unknown_tensor_type_names_tensor_and_type) {
   std::vector<uint8_t> data = make_gguf();
-  // Patch the type of blk.0.attn_q.weight (Q8_0 = 8) to Q6_K (14), unsupported here.
+  // Patch the type of blk.0.attn_q.weight (Q8_0 = 8) to Q2_K (10), unsupported here.
   const std::string name = "blk.0.attn_q.weight";
   auto it = std::search(data.begin(), data.end(), name.begin(), name.end());
   const size_t type_offset = static_cast<size_t>(it - data.begin()) + name.size() + 4 + 16;
-  data[type_offset] = 14;
+  data[type_offset] = 10;
   const std::string path = write_file("type.gguf", data);
   bool named = false;
   try {
     Checkpoint::open(path);
   } catch (const std::runtime_error& error) {
-    named = std::string(error.what()).find("blk.0.attn_q.weight") != std::string::npos;
+    const std::string message = error.what();
+    named = message.find("blk.0.attn_q.weight") != std::string::npos &&
+            message.find("Q2_K (GGML type id 10)") != std::string::npos;
   }
   CHECK(named);
   std::remove(path.c_str());

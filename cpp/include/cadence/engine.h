@@ -106,6 +106,8 @@ class Engine {
   virtual AddRequestStatus add_beam_request(const std::string& request_id,
                                             const std::vector<int32_t>& prompt_token_ids,
                                             const BeamSearchParams& params) = 0;
+  // The largest beam_width add_beam_request accepts.
+  virtual int64_t max_beam_width() const = 0;
   // Frees the blocks of all the request's sequences now. Returns false when no such
   // unfinished request exists.
   virtual bool abort_request(const std::string& request_id) = 0;

@@ -30,6 +30,8 @@ class EngineImpl : public Engine {
   AddRequestStatus add_beam_request(const std::string& request_id,
                                     const std::vector<int32_t>& prompt_token_ids,
                                     const BeamSearchParams& params) override;
+  // Bounded by max_num_seqs and by the candidates each step needs from the vocabulary.
+  int64_t max_beam_width() const override;
   bool abort_request(const std::string& request_id) override;
   bool abort_sequence(const std::string& request_id, int32_t sequence_index) override {
     return scheduler_->abort_sequence(request_id, sequence_index);
@@ -48,8 +50,6 @@ class EngineImpl : public Engine {
 
  private:
   void validate_prompt(const std::vector<int32_t>& prompt_token_ids, int64_t max_tokens) const;
-  // The largest beam_width this engine accepts (max_num_seqs, and enough candidates).
-  int64_t max_beam_width() const;
   void build_batch(const SchedulerOutput& output);
   // Samples the next token of `request` from the raw logits row (penalties etc. applied
   // on a copy), records logprobs when asked, appends it and decides whether it is done.

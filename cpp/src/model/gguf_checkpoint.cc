@@ -51,30 +51,56 @@ GgufCheckpoint::GgufCheckpoint(const std::string& path)
   for (const GgufTensorInfo& info : gguf_->tensor_infos()) {
     const std::string hf_name = gguf_to_hf_tensor_name(info.name);
     if (hf_name.empty()) continue;  // e.g. rope_freqs: handled by the config, not a weight
-    const TensorTypeTraits* traits = find_tensor_type(info.type_id);
-    if (traits == nullptr) {
-      throw std::runtime_error("tensor '" + info.name + "' in " + path + " has GGML type id " +
-                               std::to_string(info.type_id) +
-                               ", which this build cannot read (supported: F32, F16, BF16, "
-                               "Q8_0, Q4_0, Q4_1)");
-    }
-    TensorRef tensor;
+    TensorRef tensor = gguf_tensor_ref(*gguf_, info);
     tensor.name = hf_name;
-    tensor.source_name = info.name;
-    tensor.type = static_cast<TensorType>(info.type_id);
-    tensor.shape.assign(info.dims.rbegin(), info.dims.rend());
-    if (info.dims[0] % traits->block_elements != 0) {
-      throw std::runtime_error("tensor '" + info.name + "' in " + path + ": row length " +
-                               std::to_string(info.dims[0]) + " is not a multiple of the " +
-                               traits->name + " block size");
-    }
-    if (info.offset > file.size_bytes()) {
-      throw std::runtime_error("tensor '" + info.name + "' in " + path +
-                               " starts past the end of the file (truncated?)");
-    }
-    tensor.data = gguf_->data_section() + info.offset;
     add_tensor(std::move(tensor), file.size_bytes(), file.data());
   }
+}
+
+TensorRef gguf_tensor_ref(const GgufFile& gguf, const GgufTensorInfo& info) {
+  const std::string where = "tensor '" + info.name + "' in " + gguf.path();
+  const TensorTypeTraits* traits = find_tensor_type(info.type_id);
+  if (traits == nullptr) {
+    throw std::runtime_error(
+        where + " has type " + describe_ggml_type(info.type_id) +
+        ", which cadence cannot read (readable types: " + supported_tensor_type_names() + ")");
+  }
+  if (info.dims[0] % traits->block_elements != 0) {
+    throw std::runtime_error(where + ": row length " + std::to_string(info.dims[0]) +
+                             " is not a multiple of the " + traits->name + " block size " +
+                             std::to_string(traits->block_elements));
+  }
+  const auto type = static_cast<TensorType>(info.type_id);
+  const auto num_bytes = static_cast<uint64_t>(tensor_bytes(type, info.num_elements));
+  // Unsigned arithmetic in this order cannot overflow: data_offset <= file size (GgufFile).
+  const uint64_t data_bytes = gguf.file().size_bytes() - gguf.data_offset_bytes();
+  if (info.offset > data_bytes || num_bytes > data_bytes - info.offset) {
+    throw std::runtime_error(where + ": bytes [" + std::to_string(info.offset) + ", " +
+                             std::to_string(info.offset + num_bytes) +
+                             ") of the data section lie past the end of the file (which has " +
+                             std::to_string(data_bytes) + " data bytes; truncated?)");
+  }
+  TensorRef tensor;
+  tensor.name = info.name;
+  tensor.source_name = info.name;
+  tensor.type = type;
+  tensor.shape.assign(info.dims.rbegin(), info.dims.rend());
+  tensor.data = gguf.data_section() + info.offset;
+  return tensor;
+}
+
+FloatTensor read_gguf_tensor(const std::string& path, const std::string& gguf_name) {
+  const GgufFile gguf(path);
+  for (const GgufTensorInfo& info : gguf.tensor_infos()) {
+    if (info.name != gguf_name) continue;
+    const TensorRef tensor = gguf_tensor_ref(gguf, info);
+    FloatTensor out;
+    out.shape = tensor.shape;
+    out.values.resize(static_cast<size_t>(info.num_elements));
+    tensor_type_traits(tensor.type).to_float(tensor.data, out.values.data(), info.num_elements);
+    return out;
+  }
+  throw std::runtime_error("tensor '" + gguf_name + "' not found in " + path);
 }
 
 std::vector<float> GgufCheckpoint::read_float(const std::string& name,

@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 
+#include "cadence/gguf_tensor.h"  // read_gguf_tensor, implemented in gguf_checkpoint.cc
 #include "model/checkpoint.h"
 #include "model/gguf_file.h"
 
@@ -31,5 +32,11 @@ class GgufCheckpoint : public Checkpoint {
 
 // "blk.3.attn_q.weight" -> "model.layers.3.self_attn.q_proj.weight"; "" when unknown.
 std::string gguf_to_hf_tensor_name(const std::string& gguf_name);
+
+// A checked view of one tensor of a GGUF file (name and source_name: its GGUF name; shape:
+// outermost first). Throws std::runtime_error naming the file and the tensor when its type is
+// not readable (the message gives GGML's type name and id, and the readable types), when its
+// row length is not a whole number of blocks, or when its bytes are not inside the file.
+TensorRef gguf_tensor_ref(const GgufFile& gguf, const GgufTensorInfo& info);
 
 }  // namespace cadence

@@ -26,6 +26,8 @@ enum GgufType : uint32_t {
 
 constexpr uint64_t kMaxStringBytes = 1ull << 30;
 constexpr uint64_t kMaxDims = 8;
+// Bounds the element count so byte counts (at most 8 bytes per element) fit in int64.
+constexpr uint64_t kMaxElements = 1ull << 56;
 
 class Reader {
  public:
@@ -160,10 +162,15 @@ GgufFile::GgufFile(const std::string& path) : file_(std::make_shared<MappedFile>
     if (num_dims == 0 || num_dims > kMaxDims) {
       reader.fail("tensor '" + info.name + "' has " + std::to_string(num_dims) + " dims");
     }
+    info.num_elements = 1;
     for (uint32_t d = 0; d < num_dims; ++d) {
       const uint64_t dim = reader.read<uint64_t>();
       if (dim == 0 || dim > (1ull << 40)) reader.fail("tensor '" + info.name + "' bad dim");
+      if (static_cast<uint64_t>(info.num_elements) > kMaxElements / dim) {
+        reader.fail("tensor '" + info.name + "' has more than 2^56 elements");
+      }
       info.dims.push_back(static_cast<int64_t>(dim));
+      info.num_elements *= static_cast<int64_t>(dim);
     }
     info.type_id = reader.read<uint32_t>();
     info.offset = reader.read<uint64_t>();

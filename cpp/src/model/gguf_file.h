@@ -28,6 +28,7 @@ struct GgufValue {
 struct GgufTensorInfo {
   std::string name;
   std::vector<int64_t> dims;  // GGML order: dims[0] is the innermost (row length)
+  int64_t num_elements = 0;   // product of dims (checked not to overflow)
   uint32_t type_id = 0;
   uint64_t offset = 0;  // from the start of the data section
 };
@@ -41,6 +42,7 @@ class GgufFile {
   const std::map<std::string, GgufValue>& metadata() const { return metadata_; }
   const std::vector<GgufTensorInfo>& tensor_infos() const { return tensor_infos_; }
   const uint8_t* data_section() const { return file_->data() + data_offset_; }
+  uint64_t data_offset_bytes() const { return data_offset_; }  // from the start of the file
   const MappedFile& file() const { return *file_; }
   std::shared_ptr<MappedFile> shared_file() const { return file_; }
 
