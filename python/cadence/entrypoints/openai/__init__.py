@@ -1,0 +1,1 @@
+"""The OpenAI-compatible HTTP server (`cadence serve`); see api_server.py."""
