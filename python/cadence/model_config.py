@@ -70,8 +70,92 @@ def sliding_window_of(hf_config: Any) -> int | None:
     return int(window)
 
 
+def _unsupported(model: str, option: str, value: Any, supported: str) -> ValueError:
+    return ValueError(f"{model}: {option}={value!r} is not supported (supported: {supported})")
+
+
+def _fill_llama_family(hf_config: Any, config: _core.ModelConfig, model: str) -> None:
+    """Llama, Mistral, Qwen2, Qwen3: RMSNorm, RoPE, SwiGLU (the ModelConfig defaults)."""
+    act = getattr(hf_config, "hidden_act", "silu")
+    if act != "silu":
+        raise _unsupported(model, "hidden_act", act, "silu")
+    config.intermediate_size = hf_config.intermediate_size
+    config.num_kv_heads = getattr(hf_config, "num_key_value_heads", None) or config.num_heads
+    config.head_dim = getattr(hf_config, "head_dim", None) or 0
+    config.rms_norm_eps = float(hf_config.rms_norm_eps)
+    theta, scaling = _rope_settings(hf_config)
+    config.rope_theta = theta
+    config.rope_scaling = _rope_scaling(scaling, model)
+    config.max_position_embeddings = hf_config.max_position_embeddings
+    is_qwen2 = config.architecture == "Qwen2ForCausalLM"
+    attention_bias = bool(getattr(hf_config, "attention_bias", False))
+    # Qwen2: q/k/v carry biases, o_proj none. Llama / Qwen3 `attention_bias`: all four.
+    config.attention_bias = is_qwen2 or attention_bias
+    config.attention_output_bias = attention_bias and not is_qwen2
+    config.mlp_bias = bool(getattr(hf_config, "mlp_bias", False))
+    config.qk_norm = config.architecture == "Qwen3ForCausalLM"
+
+
+# GPT-2 activations that are the tanh-approximated GELU (gelu_fast is the same formula
+# rearranged).
+_GELU_TANH_NAMES = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")
+
+
+def _fill_gpt2(hf_config: Any, config: _core.ModelConfig, model: str) -> None:
+    """GPT2LMHeadModel: LayerNorm, learned positions, GELU-tanh, biases everywhere."""
+    act = hf_config.activation_function
+    if act not in _GELU_TANH_NAMES:
+        raise _unsupported(model, "activation_function", act, ", ".join(_GELU_TANH_NAMES))
+    for option, supported in (
+        ("scale_attn_weights", True),
+        ("scale_attn_by_inverse_layer_idx", False),
+        ("add_cross_attention", False),
+    ):
+        value = getattr(hf_config, option, supported)
+        if bool(value) != supported:
+            raise _unsupported(model, option, value, str(supported))
+    config.intermediate_size = hf_config.n_inner or 4 * config.hidden_size
+    config.max_position_embeddings = hf_config.n_positions
+    config.norm_kind = "layer_norm"
+    config.layer_norm_eps = float(hf_config.layer_norm_epsilon)
+    config.activation = "gelu_tanh"
+    config.position_kind = "learned"
+    config.attention_bias = config.attention_output_bias = config.mlp_bias = True
+
+
+def _fill_opt(hf_config: Any, config: _core.ModelConfig, model: str) -> None:
+    """OPTForCausalLM: LayerNorm (eps 1e-5, torch's default), learned positions offset by 2,
+    ReLU, biases; post-norm when do_layer_norm_before is false (350m), project_in/out when
+    word_embed_proj_dim != hidden_size."""
+    for option, supported in (
+        ("enable_bias", True),
+        ("layer_norm_elementwise_affine", True),
+        ("_remove_final_layer_norm", False),
+    ):
+        value = getattr(hf_config, option, supported)
+        if bool(value) != supported:
+            raise _unsupported(model, option, value, str(supported))
+    act = hf_config.activation_function
+    if act != "relu":
+        raise _unsupported(model, "activation_function", act, "relu")
+    config.intermediate_size = hf_config.ffn_dim
+    config.max_position_embeddings = hf_config.max_position_embeddings
+    config.norm_kind = "layer_norm"
+    config.layer_norm_eps = 1e-5
+    config.is_norm_before = bool(hf_config.do_layer_norm_before)
+    config.activation = "relu"
+    config.position_kind = "learned"
+    config.position_offset = 2
+    config.word_embed_proj_dim = hf_config.word_embed_proj_dim or hf_config.hidden_size
+    config.attention_bias = config.attention_output_bias = config.mlp_bias = True
+
+
+_FILLERS = {"GPT2LMHeadModel": _fill_gpt2, "OPTForCausalLM": _fill_opt}
+
+
 def hf_model_config(source: ModelSource) -> tuple[_core.ModelConfig, int | None]:
-    """(ModelConfig, sliding window or None) of an HF directory."""
+    """(ModelConfig, sliding window or None) of an HF directory. Options that would change the
+    math but are not implemented raise ValueError naming the option."""
     from transformers import AutoConfig
 
     try:
@@ -89,20 +173,10 @@ def hf_model_config(source: ModelSource) -> tuple[_core.ModelConfig, int | None]
     config.architecture = architecture
     config.vocab_size = hf_config.vocab_size
     config.hidden_size = hf_config.hidden_size
-    config.intermediate_size = hf_config.intermediate_size
     config.num_layers = hf_config.num_hidden_layers
     config.num_heads = hf_config.num_attention_heads
-    config.num_kv_heads = getattr(hf_config, "num_key_value_heads", None) or config.num_heads
-    config.head_dim = getattr(hf_config, "head_dim", None) or 0
-    config.rms_norm_eps = float(hf_config.rms_norm_eps)
-    theta, scaling = _rope_settings(hf_config)
-    config.rope_theta = theta
-    config.rope_scaling = _rope_scaling(scaling, source.name)
-    config.max_position_embeddings = hf_config.max_position_embeddings
     config.tie_word_embeddings = bool(getattr(hf_config, "tie_word_embeddings", False))
-    config.attention_bias = architecture == "Qwen2ForCausalLM" or bool(
-        getattr(hf_config, "attention_bias", False)
-    )
+    _FILLERS.get(architecture, _fill_llama_family)(hf_config, config, source.name)
     eos = _as_id_list(getattr(hf_config, "eos_token_id", None))
     for token_id in generation_config_eos_ids(source.path):
         if token_id not in eos:

@@ -2,6 +2,7 @@
 // ISA path this machine can run (called through its KernelTable, not CADENCE_ISA, because
 // active_isa() is fixed per process), plus the bitwise batch / thread invariance contracts.
 // Attention has its own file (test_attention_kernel.cc).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -266,6 +267,124 @@ TEST(silu_mul_matches_reference) {
     CHECK(std::isnan(out[1]));
     CHECK(out[2] == 0.0f);
     CHECK(std::fabs(out[3]) < 1e-36f);
+  }
+}
+
+TEST(layer_norm_matches_reference_and_is_row_invariant) {
+  Rng rng(11);
+  ThreadPool pool(2);
+  for (const KernelTable* t : cadence_test::runnable_tables()) {
+    for (int64_t rows : {1, 5, 37}) {
+      for (int64_t dim : {1, 7, 64, 129, 768}) {
+        const int64_t ld = dim + 3;
+        // An offset mean (+3) so that the mean subtraction matters.
+        std::vector<float> x = rng.uniform_vector(rows * ld, 2.0f, 4.0f);
+        const std::vector<float> weight = rng.uniform_vector(dim, 0.5f, 1.5f);
+        const std::vector<float> bias = rng.uniform_vector(dim);
+        const float eps = 1e-5f;
+        std::vector<float> out(rows * ld, 7.0f);
+        cpu::layer_norm(*t, pool, x.data(), rows, dim, ld, weight.data(), bias.data(), eps,
+                        out.data(), ld);
+        int num_bad = 0;
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* xr = &x[r * ld];
+          double mean = 0.0, var = 0.0;
+          for (int64_t i = 0; i < dim; ++i) mean += xr[i];
+          mean /= dim;
+          for (int64_t i = 0; i < dim; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+          const double inv = 1.0 / std::sqrt(var / dim + eps);
+          for (int64_t i = 0; i < dim; ++i) {
+            const double normed = (xr[i] - mean) * inv;
+            const double ref = normed * weight[i] + bias[i];
+            // fp32 mean and variance sums (relative error ~ dim u each) feed x - mean, whose
+            // error is relative to |x| (<= 4) and scaled by inv; then a multiply and an add.
+            const double tol = ((dim + 8) * 4.0 * inv + 4 * std::fabs(normed)) * kEps * 1.5 +
+                               2 * kEps * std::fabs(bias[i]) + 1e-30;
+            num_bad += !(std::fabs(out[r * ld + i] - ref) <= tol);
+          }
+          for (int64_t i = dim; i < ld; ++i) num_bad += out[r * ld + i] != 7.0f;
+          std::vector<float> single(dim);
+          cpu::layer_norm(*t, pool, xr, 1, dim, ld, weight.data(), bias.data(), eps, single.data(),
+                          dim);
+          num_bad += std::memcmp(single.data(), &out[r * ld], dim * 4) != 0;
+        }
+        CHECK(num_bad == 0);
+        cpu::layer_norm(*t, pool, x.data(), rows, dim, ld, weight.data(), bias.data(), eps,
+                        x.data(), ld);
+        for (int64_t r = 0; r < rows; ++r) {
+          CHECK(std::memcmp(&x[r * ld], &out[r * ld], dim * 4) == 0);
+        }
+      }
+    }
+    // A constant row: variance 0, the output is the bias (eps keeps it finite).
+    std::vector<float> x(9, 2.5f), w(9, 1.0f), b(9, 0.25f), out(9);
+    cpu::layer_norm(*t, pool, x.data(), 1, 9, 9, w.data(), b.data(), 1e-5f, out.data(), 9);
+    for (float v : out) CHECK(v == 0.25f);
+  }
+}
+
+TEST(gelu_tanh_matches_reference_and_is_position_invariant) {
+  Rng rng(12);
+  ThreadPool pool(2);
+  for (const KernelTable* t : cadence_test::runnable_tables()) {
+    for (int64_t n : {1, 7, 17, 200, 40000}) {
+      std::vector<float> x(n);
+      for (int64_t i = 0; i < n; ++i) {
+        const float u = rng.uniform(-1.0f, 1.0f);
+        x[i] = (i % 3 == 0) ? 60.0f * u : 6.0f * u;  // dense near 0, tails past saturation
+      }
+      std::vector<float> out(n);
+      cpu::gelu_tanh(*t, pool, x.data(), n, out.data());
+      int num_bad = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const double v = x[i];
+        // 0.5 v (1 + tanh(u)) as the equal v / (1 + exp(-2u)): 1 + tanh(u) cancels for
+        // u << 0 and would cost even double all its digits in the negative tail.
+        const double two_u = 2 * 0.7978845608028654 * (v + 0.044715 * v * v * v);
+        const double ref = v / (1.0 + std::exp(-two_u));
+        // exp (<= 3 ulp) and a few roundings give ~1e-6 relative, plus the fp32 rounding of
+        // exp's argument 2u, a relative error of ~|2u| ulp of the result (large only in the
+        // negative tail, where gelu(x) is tiny). 1e-35: results that underflow.
+        const double tol = (1e-6 + 4 * std::fabs(two_u) * kEps) * std::fabs(ref) + 1e-35;
+        if (!(std::fabs(out[i] - ref) <= tol) && num_bad < 3) {
+          std::printf("  gelu(%.9g) = %.9g, ref %.9g\n", x[i], out[i], ref);
+        }
+        num_bad += !(std::fabs(out[i] - ref) <= tol);
+      }
+      CHECK(num_bad == 0);
+      // Each element is computed the same wherever it sits: shifted inputs, one by one.
+      for (int64_t i = 0; i < std::min<int64_t>(n, 40); ++i) {
+        float single = 0.0f;
+        cpu::gelu_tanh(*t, pool, &x[i], 1, &single);
+        CHECK(std::memcmp(&single, &out[i], 4) == 0);
+      }
+      cpu::gelu_tanh(*t, pool, x.data(), n, x.data());  // in place
+      CHECK(std::memcmp(x.data(), out.data(), n * 4) == 0);
+    }
+    std::vector<float> specials = {INFINITY, NAN, 0.0f, -INFINITY};
+    std::vector<float> out(4);
+    cpu::gelu_tanh(*t, pool, specials.data(), 4, out.data());
+    CHECK(std::isinf(out[0]) && out[0] > 0);
+    CHECK(std::isnan(out[1]));
+    CHECK(out[2] == 0.0f);
+  }
+}
+
+TEST(relu_is_exact) {
+  Rng rng(13);
+  ThreadPool pool(2);
+  for (const KernelTable* t : cadence_test::runnable_tables()) {
+    for (int64_t n : {1, 7, 33, 100000}) {
+      std::vector<float> x = rng.uniform_vector(n);
+      if (n > 2) x[1] = NAN;
+      std::vector<float> out(n);
+      cpu::relu(*t, pool, x.data(), n, out.data());
+      int num_bad = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        num_bad += std::isnan(x[i]) ? !std::isnan(out[i]) : out[i] != (x[i] > 0.0f ? x[i] : 0.0f);
+      }
+      CHECK(num_bad == 0);
+    }
   }
 }
 

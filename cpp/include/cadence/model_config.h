@@ -34,6 +34,26 @@ struct ModelConfig {
   int64_t max_position_embeddings = 2048;
   bool tie_word_embeddings = false;
   bool attention_bias = false;         // q/k/v projections carry a bias (Qwen2)
+  bool attention_output_bias = false;  // the attention output projection carries a bias
+  bool mlp_bias = false;               // the MLP projections carry biases
+
+  // Building blocks; the defaults are the Llama family's. Python sets them from config.json.
+  std::string norm_kind = "rms_norm";  // "rms_norm" | "layer_norm" (LayerNorm with bias)
+  double layer_norm_eps = 1e-5;        // LayerNorm's eps (rms_norm_eps is RMSNorm's)
+  // Pre-norm blocks (x += f(norm(x)), then a final norm); false: post-norm blocks
+  // (x = norm(x + f(x)), no final norm), as OPT with do_layer_norm_before=False.
+  bool is_norm_before = true;
+  bool qk_norm = false;  // per-head RMSNorm of q and k (weights [head_dim]) before RoPE (Qwen3)
+  // "silu": gated SwiGLU MLP (gate and up, silu(gate) * up, down); "gelu_tanh" | "relu": plain
+  // MLP (fc1, activation, fc2).
+  std::string activation = "silu";
+  // "rope": rotary q/k (rope_theta, rope_scaling); "learned": a position table added to the
+  // token embeddings, whose row p + position_offset holds position p (OPT: offset 2).
+  std::string position_kind = "rope";
+  int64_t position_offset = 0;
+  // Width of the token embeddings and the LM head when they differ from hidden_size (OPT-350m:
+  // project_in / project_out map between the two). 0 = hidden_size.
+  int64_t word_embed_proj_dim = 0;
   std::vector<int32_t> eos_token_ids;  // from the checkpoint; may be empty
 
   // Fills derived fields and throws std::invalid_argument on inconsistent values.

@@ -64,7 +64,7 @@ EngineImpl::EngineImpl(const EngineConfig& config) : config_(config), seed_rng_(
 
   pool_ = std::make_unique<ThreadPool>(config_.num_threads);
   config_.num_threads = pool_->num_threads();
-  model_ = std::make_unique<LlamaModel>(model_config, *checkpoint, config_.max_model_len);
+  model_ = create_model(model_config, *checkpoint, config_.max_model_len);
 
   const int64_t bytes_per_block =
       KvCache::bytes_per_block(model_config.num_layers, config_.block_size,

@@ -12,7 +12,7 @@
 #include "kv/block_pool.h"
 #include "kv/kv_cache.h"
 #include "model/forward_batch.h"
-#include "model/llama_model.h"
+#include "model/model.h"
 #include "sample/beam_search.h"
 #include "sample/sampler.h"
 #include "sched/scheduler.h"
@@ -62,7 +62,7 @@ class EngineImpl : public Engine {
 
   EngineConfig config_;
   std::unique_ptr<ThreadPool> pool_;
-  std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<Model> model_;
   std::unique_ptr<BlockPool> block_pool_;
   std::unique_ptr<KvCache> kv_cache_;
   std::unique_ptr<Scheduler> scheduler_;

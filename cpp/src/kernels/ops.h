@@ -28,6 +28,20 @@ void gemm(ThreadPool& pool, const float* a, int64_t m, int64_t lda, const Packed
 void rms_norm(ThreadPool& pool, const float* x, int64_t num_rows, int64_t dim, int64_t ld_x,
               const float* weight, float eps, float* out, int64_t ld_out);
 
+// LayerNorm with bias (torch.nn.LayerNorm, biased variance):
+// out[r, :] = (x[r, :] - mean) / sqrt(var + eps) * weight[:] + bias[:], mean and var over the
+// row's dim floats, computed in two passes in fp32. out may alias x.
+void layer_norm(ThreadPool& pool, const float* x, int64_t num_rows, int64_t dim, int64_t ld_x,
+                const float* weight, const float* bias, float eps, float* out, int64_t ld_out);
+
+// GELU with the tanh approximation (GPT-2's "gelu_new", torch's approximate="tanh"), over
+// num_elements contiguous floats: out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+// Every element is computed the same way wherever it sits. out may alias x.
+void gelu_tanh(ThreadPool& pool, const float* x, int64_t num_elements, float* out);
+
+// out = max(x, 0) over num_elements contiguous floats (NaN passes through). out may alias x.
+void relu(ThreadPool& pool, const float* x, int64_t num_elements, float* out);
+
 // x[r, :] += y[r, :] for contiguous rows of `dim` floats.
 void add_inplace(ThreadPool& pool, float* x, const float* y, int64_t num_elements);
 

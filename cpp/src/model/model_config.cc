@@ -1,6 +1,7 @@
 #include "cadence/model_config.h"
 
 #include <cmath>
+#include <initializer_list>
 #include <stdexcept>
 
 #include "model/gguf_file.h"
@@ -16,11 +17,23 @@ void require_positive(int64_t value, const char* name) {
   }
 }
 
+void require_one_of(const std::string& value, const char* name,
+                    std::initializer_list<const char*> allowed) {
+  std::string names;
+  for (const char* option : allowed) {
+    if (value == option) return;
+    names += (names.empty() ? "" : ", ") + std::string(option);
+  }
+  throw std::invalid_argument(std::string("model config: ") + name + " '" + value +
+                              "' is not supported (supported: " + names + ")");
+}
+
 }  // namespace
 
 const std::vector<std::string>& ModelConfig::supported_architectures() {
   static const std::vector<std::string> kArchitectures = {"LlamaForCausalLM", "MistralForCausalLM",
-                                                          "Qwen2ForCausalLM"};
+                                                          "Qwen2ForCausalLM", "Qwen3ForCausalLM",
+                                                          "GPT2LMHeadModel",  "OPTForCausalLM"};
   return kArchitectures;
 }
 
@@ -51,8 +64,19 @@ void ModelConfig::finalize() {
     }
     head_dim = hidden_size / num_heads;
   }
-  if (head_dim % 2 != 0) throw std::invalid_argument("model config: head_dim must be even");
+  require_one_of(norm_kind, "norm_kind", {"rms_norm", "layer_norm"});
+  require_one_of(activation, "activation", {"silu", "gelu_tanh", "relu"});
+  require_one_of(position_kind, "position_kind", {"rope", "learned"});
+  if (position_offset < 0 || (position_kind == "rope" && position_offset != 0)) {
+    throw std::invalid_argument(
+        "model config: position_offset must be >= 0 (and 0 with rope), got " +
+        std::to_string(position_offset));
+  }
+  if (word_embed_proj_dim == 0) word_embed_proj_dim = hidden_size;
+  require_positive(word_embed_proj_dim, "word_embed_proj_dim");
   require_positive(max_position_embeddings, "max_position_embeddings");
+  if (position_kind == "learned") return;  // the RoPE fields are unused
+  if (head_dim % 2 != 0) throw std::invalid_argument("model config: head_dim must be even");
   if (!(rope_theta > 0)) throw std::invalid_argument("model config: rope_theta must be > 0");
   const std::string& type = rope_scaling.type;
   if (type != "default" && type != "linear" && type != "llama3") {

@@ -95,11 +95,18 @@ struct KernelTable {
   // Rows [row_begin, row_end) of rms_norm.
   void (*rms_norm_rows)(const float* x, int64_t dim, int64_t ld_x, const float* weight, float eps,
                         float* out, int64_t ld_out, int64_t row_begin, int64_t row_end);
+  // Rows [row_begin, row_end) of layer_norm.
+  void (*layer_norm_rows)(const float* x, int64_t dim, int64_t ld_x, const float* weight,
+                          const float* bias, float eps, float* out, int64_t ld_out,
+                          int64_t row_begin, int64_t row_end);
   // x[i] += y[i], i < num_elements.
   void (*add)(float* x, const float* y, int64_t num_elements);
   // Rows [row_begin, row_end) of silu_mul.
   void (*silu_mul_rows)(const float* gate_up, int64_t inter, int64_t ld_gate_up, float* out,
                         int64_t ld_out, int64_t row_begin, int64_t row_end);
+  // out[i] = gelu_tanh(x[i]) / relu(x[i]), i < num_elements (out may alias x).
+  void (*gelu_tanh)(const float* x, int64_t num_elements, float* out);
+  void (*relu)(const float* x, int64_t num_elements, float* out);
   // Tokens [row_begin, row_end) of rope_neox.
   void (*rope_rows)(float* x, int64_t num_heads, int64_t head_dim, int64_t rot_dim, int64_t ld_x,
                     const int32_t* positions, const float* cos_sin, int64_t row_begin,

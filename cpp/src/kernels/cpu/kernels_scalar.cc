@@ -78,6 +78,36 @@ void rms_norm_rows(const float* x, int64_t dim, int64_t ld_x, const float* weigh
   }
 }
 
+void layer_norm_rows(const float* x, int64_t dim, int64_t ld_x, const float* weight,
+                     const float* bias, float eps, float* out, int64_t ld_out, int64_t row_begin,
+                     int64_t row_end) {
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const float* xr = x + r * ld_x;
+    float* o = out + r * ld_out;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < dim; ++i) sum += xr[i];
+    const float mean = sum / static_cast<float>(dim);
+    float squares = 0.0f;
+    for (int64_t i = 0; i < dim; ++i) squares += (xr[i] - mean) * (xr[i] - mean);
+    const float inv = 1.0f / std::sqrt(squares / static_cast<float>(dim) + eps);
+    for (int64_t i = 0; i < dim; ++i) o[i] = ((xr[i] - mean) * inv) * weight[i] + bias[i];
+  }
+}
+
+// 0.5 x (1 + tanh(u)) written as the equal x / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3).
+void gelu_tanh(const float* x, int64_t num_elements, float* out) {
+  for (int64_t i = 0; i < num_elements; ++i) {
+    const float v = x[i];
+    const float u = 0.7978845608028654f * (v + 0.044715f * (v * v * v));
+    out[i] = v / (1.0f + std::exp(-2.0f * u));
+  }
+}
+
+// 0 > x ? 0 : x, as the SIMD max (a NaN passes through).
+void relu(const float* x, int64_t num_elements, float* out) {
+  for (int64_t i = 0; i < num_elements; ++i) out[i] = 0.0f > x[i] ? 0.0f : x[i];
+}
+
 void add(float* x, const float* y, int64_t num_elements) {
   for (int64_t i = 0; i < num_elements; ++i) x[i] += y[i];
 }
@@ -228,8 +258,11 @@ constexpr KernelTable kScalarTable = {
     "scalar",          // name
     &gemm_block,       // gemm_block
     &rms_norm_rows,    // rms_norm_rows
+    &layer_norm_rows,  // layer_norm_rows
     &add,              // add
     &silu_mul_rows,    // silu_mul_rows
+    &gelu_tanh,        // gelu_tanh
+    &relu,             // relu
     &rope_rows,        // rope_rows
     &attention_item,   // attention_item
     &attention_merge,  // attention_merge

@@ -196,6 +196,29 @@ void rms_norm(const KernelTable& table, ThreadPool& pool, const float* x, int64_
   });
 }
 
+void layer_norm(const KernelTable& table, ThreadPool& pool, const float* x, int64_t num_rows,
+                int64_t dim, int64_t ld_x, const float* weight, const float* bias, float eps,
+                float* out, int64_t ld_out) {
+  // Three passes over the row: about 2x the work of an rms_norm row.
+  pool.parallel_for_grain(num_rows, row_grain(2 * dim), [&](int64_t r0, int64_t r1) {
+    table.layer_norm_rows(x, dim, ld_x, weight, bias, eps, out, ld_out, r0, r1);
+  });
+}
+
+void gelu_tanh(const KernelTable& table, ThreadPool& pool, const float* x, int64_t num_elements,
+               float* out) {
+  // exp makes an element ~4x the work of a plain elementwise op.
+  pool.parallel_for_grain(num_elements, kMinFloatsPerThread / 4, [&](int64_t i0, int64_t i1) {
+    table.gelu_tanh(x + i0, i1 - i0, out + i0);
+  });
+}
+
+void relu(const KernelTable& table, ThreadPool& pool, const float* x, int64_t num_elements,
+          float* out) {
+  pool.parallel_for_grain(num_elements, kMinFloatsPerThread,
+                          [&](int64_t i0, int64_t i1) { table.relu(x + i0, i1 - i0, out + i0); });
+}
+
 void add_inplace(const KernelTable& table, ThreadPool& pool, float* x, const float* y,
                  int64_t num_elements) {
   pool.parallel_for_grain(num_elements, kMinFloatsPerThread,
@@ -323,6 +346,20 @@ void gemm(ThreadPool& pool, const float* a, int64_t m, int64_t lda, const Packed
 void rms_norm(ThreadPool& pool, const float* x, int64_t num_rows, int64_t dim, int64_t ld_x,
               const float* weight, float eps, float* out, int64_t ld_out) {
   cpu::rms_norm(cpu::active_kernel_table(), pool, x, num_rows, dim, ld_x, weight, eps, out, ld_out);
+}
+
+void layer_norm(ThreadPool& pool, const float* x, int64_t num_rows, int64_t dim, int64_t ld_x,
+                const float* weight, const float* bias, float eps, float* out, int64_t ld_out) {
+  cpu::layer_norm(cpu::active_kernel_table(), pool, x, num_rows, dim, ld_x, weight, bias, eps, out,
+                  ld_out);
+}
+
+void gelu_tanh(ThreadPool& pool, const float* x, int64_t num_elements, float* out) {
+  cpu::gelu_tanh(cpu::active_kernel_table(), pool, x, num_elements, out);
+}
+
+void relu(ThreadPool& pool, const float* x, int64_t num_elements, float* out) {
+  cpu::relu(cpu::active_kernel_table(), pool, x, num_elements, out);
 }
 
 void add_inplace(ThreadPool& pool, float* x, const float* y, int64_t num_elements) {

@@ -16,6 +16,16 @@ void rms_norm(const KernelTable& table, ThreadPool& pool, const float* x, int64_
               int64_t dim, int64_t ld_x, const float* weight, float eps, float* out,
               int64_t ld_out);
 
+void layer_norm(const KernelTable& table, ThreadPool& pool, const float* x, int64_t num_rows,
+                int64_t dim, int64_t ld_x, const float* weight, const float* bias, float eps,
+                float* out, int64_t ld_out);
+
+void gelu_tanh(const KernelTable& table, ThreadPool& pool, const float* x, int64_t num_elements,
+               float* out);
+
+void relu(const KernelTable& table, ThreadPool& pool, const float* x, int64_t num_elements,
+          float* out);
+
 void add_inplace(const KernelTable& table, ThreadPool& pool, float* x, const float* y,
                  int64_t num_elements);
 

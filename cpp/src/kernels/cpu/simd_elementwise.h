@@ -1,6 +1,7 @@
-// Row-wise ops (rms_norm, add, silu_mul, rope_neox) and a vectorized exp, written once against
-// a SIMD traits type V and instantiated per ISA. Each row is processed by the same instruction
-// sequence whatever the row count, so per-row results do not depend on the batch.
+// Row-wise ops (rms_norm, layer_norm, add, silu_mul, gelu_tanh, relu, rope_neox) and a vectorized
+// exp, written once against a SIMD traits type V and instantiated per ISA. Each row is processed by
+// the same instruction sequence whatever the row count, so per-row results do not depend on the
+// batch.
 #pragma once
 
 #include <cstdint>
@@ -75,6 +76,104 @@ void rms_norm_rows(const float* x, int64_t dim, int64_t ld_x, const float* weigh
     }
     for (; i < dim; ++i) orow[i] = (xr[i] * inv) * weight[i];
   }
+}
+
+// Fixed-order sum of one row, and of its squared deviations from `mean`: kW-lane partial sums in
+// 2 interleaved registers, reduced by V::reduce_add, then the scalar tail in ascending order.
+template <class V>
+float row_sum(const float* x, int64_t dim) {
+  using Reg = typename V::Reg;
+  constexpr int kW = V::kWidth;
+  Reg s0 = V::zero(), s1 = V::zero();
+  int64_t i = 0;
+  for (; i + 2 * kW <= dim; i += 2 * kW) {
+    s0 = V::add(s0, V::load(x + i));
+    s1 = V::add(s1, V::load(x + i + kW));
+  }
+  for (; i + kW <= dim; i += kW) s0 = V::add(s0, V::load(x + i));
+  float sum = V::reduce_add(V::add(s0, s1));
+  for (; i < dim; ++i) sum += x[i];
+  return sum;
+}
+
+template <class V>
+float row_sum_squared_deviations(const float* x, float mean, int64_t dim) {
+  using Reg = typename V::Reg;
+  constexpr int kW = V::kWidth;
+  const Reg mean_v = V::set1(mean);
+  Reg s0 = V::zero(), s1 = V::zero();
+  int64_t i = 0;
+  for (; i + 2 * kW <= dim; i += 2 * kW) {
+    const Reg d0 = V::sub(V::load(x + i), mean_v), d1 = V::sub(V::load(x + i + kW), mean_v);
+    s0 = V::fmadd(d0, d0, s0);
+    s1 = V::fmadd(d1, d1, s1);
+  }
+  for (; i + kW <= dim; i += kW) {
+    const Reg d0 = V::sub(V::load(x + i), mean_v);
+    s0 = V::fmadd(d0, d0, s0);
+  }
+  float sum = V::reduce_add(V::add(s0, s1));
+  for (; i < dim; ++i) sum += (x[i] - mean) * (x[i] - mean);
+  return sum;
+}
+
+// LayerNorm, two passes in fp32: mean, then the biased variance around it (no E[x^2] - mean^2
+// cancellation), then ((x - mean) * inv_std) * weight + bias.
+template <class V>
+void layer_norm_rows(const float* x, int64_t dim, int64_t ld_x, const float* weight,
+                     const float* bias, float eps, float* out, int64_t ld_out, int64_t row_begin,
+                     int64_t row_end) {
+  using Reg = typename V::Reg;
+  constexpr int kW = V::kWidth;
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const float* xr = x + r * ld_x;
+    float* orow = out + r * ld_out;
+    const float mean = row_sum<V>(xr, dim) / static_cast<float>(dim);
+    const float var = row_sum_squared_deviations<V>(xr, mean, dim) / static_cast<float>(dim);
+    const float inv = 1.0f / __builtin_sqrtf(var + eps);
+    const Reg mean_v = V::set1(mean), inv_v = V::set1(inv);
+    int64_t i = 0;
+    for (; i + kW <= dim; i += kW) {
+      const Reg n = V::mul(V::sub(V::load(xr + i), mean_v), inv_v);
+      V::store(orow + i, V::add(V::mul(n, V::load(weight + i)), V::load(bias + i)));
+    }
+    for (; i < dim; ++i) orow[i] = ((xr[i] - mean) * inv) * weight[i] + bias[i];
+  }
+}
+
+// gelu_tanh of one register: 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)),
+// u = sqrt(2/pi) (x + 0.044715 x^3).
+template <class V>
+typename V::Reg gelu_tanh_reg(typename V::Reg x) {
+  using Reg = typename V::Reg;
+  const Reg x3 = V::mul(V::mul(x, x), x);
+  const Reg u = V::mul(V::set1(0.7978845608028654f), V::fmadd(V::set1(0.044715f), x3, x));
+  const Reg e = exp<V>(V::mul(V::set1(-2.0f), u));
+  return V::div(x, V::add(V::set1(1.0f), e));
+}
+
+// The tail goes through a padded vector so every element uses the same instructions, wherever
+// a thread's range starts or ends.
+template <class V>
+void gelu_tanh(const float* x, int64_t num_elements, float* out) {
+  constexpr int kW = V::kWidth;
+  int64_t i = 0;
+  for (; i + kW <= num_elements; i += kW) V::store(out + i, gelu_tanh_reg<V>(V::load(x + i)));
+  if (i < num_elements) {
+    float tail[kW] = {};
+    for (int64_t t = 0; i + t < num_elements; ++t) tail[t] = x[i + t];
+    V::store(tail, gelu_tanh_reg<V>(V::load(tail)));
+    for (int64_t t = 0; i + t < num_elements; ++t) out[i + t] = tail[t];
+  }
+}
+
+// max(0, x) as the SIMD max computes it: 0 > x ? 0 : x, so a NaN x passes through (as in torch).
+template <class V>
+void relu(const float* x, int64_t num_elements, float* out) {
+  constexpr int kW = V::kWidth;
+  int64_t i = 0;
+  for (; i + kW <= num_elements; i += kW) V::store(out + i, V::max(V::zero(), V::load(x + i)));
+  for (; i < num_elements; ++i) out[i] = 0.0f > x[i] ? 0.0f : x[i];
 }
 
 template <class V>

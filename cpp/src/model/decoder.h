@@ -1,0 +1,94 @@
+// The shared decoder every architecture is assembled from:
+//
+//   x = embed(token) [-> project_in] [+ position_table[position + position_offset]]
+//   N x pre-norm:   x += attention(norm1(x));  x += mlp(norm2(x))
+//       post-norm:  x = norm1(x + attention(x));  x = norm2(x + mlp(x))
+//   [final norm (pre-norm only)] [-> project_out] -> LM head
+//
+//   attention: qkv GEMM (+bias) -> [per-head q/k RMSNorm] -> [RoPE] -> paged attention -> out GEMM
+//   mlp:       "silu": gate_up GEMM -> silu(gate) * up -> down GEMM (SwiGLU)
+//              "gelu_tanh" | "relu": fc1 GEMM (+bias) -> activation -> fc2 GEMM (+bias)
+//
+// The blocks are picked by ModelConfig (norm_kind, is_norm_before, qk_norm, activation,
+// position_kind); the loaders (architectures.h) fill DecoderWeights from a checkpoint.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/ops.h"
+#include "model/model.h"
+
+namespace cadence {
+
+// y = x W^T (+ bias). W is [out, in] (nn.Linear's layout), packed for the GEMM kernel.
+struct Linear {
+  kernels::PackedWeight weight;
+  std::vector<float> bias;  // out floats, or empty: no bias
+
+  bool empty() const { return weight.empty(); }
+  const float* bias_or_null() const { return bias.empty() ? nullptr : bias.data(); }
+};
+
+// RMSNorm (weight) or LayerNorm (weight and bias), per config.norm_kind.
+struct Norm {
+  std::vector<float> weight;
+  std::vector<float> bias;  // LayerNorm only
+};
+
+struct DecoderLayerWeights {
+  Norm attention_norm;  // before attention (pre-norm) or after its residual add (post-norm)
+  Linear qkv;           // rows: q (num_heads * head_dim), k, v (num_kv_heads * head_dim each)
+  std::vector<float> q_norm, k_norm;  // qk_norm only: [head_dim] RMSNorm weights
+  Linear out_proj;                    // [hidden, num_heads * head_dim]
+  Norm mlp_norm;
+  Linear up;    // "silu": rows gate (intermediate), up (intermediate); else fc1 [intermediate]
+  Linear down;  // [hidden, intermediate]
+};
+
+struct DecoderWeights {
+  std::vector<float> token_embedding;  // vocab_size x word_embed_proj_dim
+  Linear project_in;                   // word_embed_proj_dim -> hidden; empty when equal
+  // position_kind "learned": (max_position_embeddings + position_offset) x hidden_size.
+  std::vector<float> position_embedding;
+  std::vector<DecoderLayerWeights> layers;
+  Norm final_norm;     // pre-norm only
+  Linear project_out;  // hidden -> word_embed_proj_dim; empty when equal
+  Linear lm_head;      // [vocab_size, word_embed_proj_dim]
+  int64_t weight_bytes = 0;
+};
+
+class DecoderModel : public Model {
+ public:
+  // `config` is finalized; the weights' shapes were checked by the loader.
+  DecoderModel(const ModelConfig& config, DecoderWeights weights, int64_t max_positions);
+
+  void forward(ThreadPool& pool, const ForwardBatch& batch, KvCache& cache,
+               std::vector<float>& logits) override;
+  const ModelConfig& config() const override { return config_; }
+  int64_t weight_bytes() const override { return weights_.weight_bytes; }
+
+ private:
+  void embed(ThreadPool& pool, const ForwardBatch& batch);
+  void attention_block(ThreadPool& pool, const DecoderLayerWeights& layer, int64_t layer_index,
+                       const ForwardBatch& batch, KvCache& cache);
+  void mlp_block(ThreadPool& pool, const DecoderLayerWeights& layer, int64_t num_tokens);
+  void apply_norm(ThreadPool& pool, const Norm& norm, const float* x, int64_t num_rows,
+                  float* out) const;
+
+  enum class Activation { kSiluGated, kGeluTanh, kRelu };
+
+  ModelConfig config_;
+  DecoderWeights weights_;
+  // config_'s block choices, decoded once.
+  bool is_layer_norm_ = false;
+  bool is_rope_ = true;
+  Activation activation_ = Activation::kSiluGated;
+  std::vector<float> rope_cos_sin_;  // position_kind "rope" only
+
+  // Activation scratch, grown on demand and reused across steps.
+  std::vector<float> hidden_, normed_, qkv_, attn_out_, proj_out_, mlp_in_, mlp_act_;
+  std::vector<float> embed_rows_, final_rows_, final_proj_;
+};
+
+}  // namespace cadence

@@ -1,0 +1,20 @@
+#include <stdexcept>
+
+#include "model/architectures.h"
+#include "model/model.h"
+
+namespace cadence {
+
+std::unique_ptr<Model> create_model(const ModelConfig& config, const Checkpoint& checkpoint,
+                                    int64_t max_positions) {
+  const std::string& arch = config.architecture;
+  if (arch == "LlamaForCausalLM" || arch == "MistralForCausalLM" || arch == "Qwen2ForCausalLM" ||
+      arch == "Qwen3ForCausalLM") {
+    return load_llama_family_model(config, checkpoint, max_positions);
+  }
+  if (arch == "GPT2LMHeadModel") return load_gpt2_model(config, checkpoint, max_positions);
+  if (arch == "OPTForCausalLM") return load_opt_model(config, checkpoint, max_positions);
+  throw std::invalid_argument("no model loader for architecture '" + arch + "'");
+}
+
+}  // namespace cadence

@@ -1,0 +1,61 @@
+// Load-time helpers the architecture loaders share: read checkpoint tensors (checking their
+// shapes), convert them to fp32, lay matrices out as nn.Linear's [out, in] and pack them for the
+// GEMM kernel, and count the bytes the model keeps.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/checkpoint.h"
+#include "model/decoder.h"
+
+namespace cadence {
+
+class WeightLoader {
+ public:
+  explicit WeightLoader(const Checkpoint& checkpoint) : checkpoint_(checkpoint) {}
+
+  const Checkpoint& checkpoint() const { return checkpoint_; }
+  bool has(const std::string& name) const { return checkpoint_.has(name); }
+
+  // The first of `prefixes` under which `probe` exists ("" is a valid prefix), e.g. GPT-2's
+  // "transformer." (saved by GPT2LMHeadModel) or "" (saved by GPT2Model). Throws
+  // std::runtime_error naming the checkpoint and the names tried when none fits.
+  std::string find_prefix(std::initializer_list<const char*> prefixes,
+                          const std::string& probe) const;
+
+  // A vector of `size` floats.
+  std::vector<float> vector(const std::string& name, int64_t size);
+  // An unpacked [rows, cols] table (embeddings).
+  std::vector<float> table(const std::string& name, int64_t rows, int64_t cols);
+
+  // nn.Linear weights [rows_i, num_cols] stacked by rows (e.g. q, k, v), with their biases
+  // (`bias_names` empty: no bias; else one per part, in the same order).
+  Linear linear(const std::vector<std::pair<std::string, int64_t>>& parts, int64_t num_cols,
+                const std::vector<std::string>& bias_names = {});
+  // A Conv1D weight (GPT-2) stored [in_features, out_features], i.e. y = x W + b: transposed
+  // to [out, in] at load. `bias_name` empty: no bias.
+  Linear conv1d(const std::string& name, int64_t in_features, int64_t out_features,
+                const std::string& bias_name);
+  // Packs an [rows, cols] fp32 matrix already in memory (a tied LM head).
+  Linear pack(const std::vector<float>& matrix, int64_t rows, int64_t cols);
+
+  // RMSNorm (`bias_name` empty) or LayerNorm weights of `size` floats.
+  Norm norm(const std::string& weight_name, const std::string& bias_name, int64_t size);
+
+  int64_t weight_bytes() const { return weight_bytes_; }
+
+ private:
+  const Checkpoint& checkpoint_;
+  int64_t weight_bytes_ = 0;
+};
+
+// Throws std::invalid_argument naming the field when `config` asks for a building block the
+// architecture does not have (e.g. GPT-2 with norm_kind "rms_norm").
+void require_config(const ModelConfig& config, bool is_ok, const char* field,
+                    const std::string& expected);
+
+}  // namespace cadence
