@@ -88,14 +88,16 @@ def _write_config(directory, config: dict) -> str:
     return str(directory)
 
 
-def test_unsupported_architecture_gpt2(tmp_path) -> None:
-    from transformers import GPT2Config
+def test_unsupported_architecture_gemma2(tmp_path) -> None:
+    from transformers import Gemma2Config
 
-    path = tmp_path / "gpt2"
-    config = GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=100)
-    config.architectures = ["GPT2LMHeadModel"]
+    path = tmp_path / "gemma2"
+    config = Gemma2Config(
+        num_hidden_layers=1, hidden_size=32, num_attention_heads=2, vocab_size=100, head_dim=16
+    )
+    config.architectures = ["Gemma2ForCausalLM"]
     config.save_pretrained(str(path))
-    with pytest.raises(ValueError, match="GPT2LMHeadModel") as info:
+    with pytest.raises(ValueError, match="Gemma2ForCausalLM") as info:
         LLM(model=str(path))
     assert "not supported" in str(info.value)
     assert "LlamaForCausalLM" in str(info.value)  # the message lists what is supported

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_process import API_KEY, MAX_BODY_BYTES, ServerProcess, launch
+
+from server.server_process import API_KEY, MAX_BODY_BYTES, ServerProcess, launch
 
 
 @pytest.fixture(scope="session")

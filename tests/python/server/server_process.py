@@ -126,3 +126,13 @@ def launch(log_path: Path, *extra_args: str, api_key: str | None = None) -> Serv
         time.sleep(0.1)
     server.stop()
     pytest.fail(f"the server did not become healthy:\n{server.log()}")
+
+
+def pool_is_free(metrics: dict[str, float]) -> bool:
+    """Per the /metrics gauges: no KV block in use and no request running or waiting."""
+    return (
+        metrics["cadence:kv_cache_usage_perc"] == 0.0
+        and metrics["cadence:kv_cache_free_blocks"] == metrics["cadence:kv_cache_total_blocks"]
+        and metrics["cadence:num_requests_running"] == 0
+        and metrics["cadence:num_requests_waiting"] == 0
+    )

@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from server_process import MAX_MODEL_LEN
+
+from server.server_process import MAX_MODEL_LEN
 
 COMPLETIONS = "/v1/completions"
 CHAT = "/v1/chat/completions"

@@ -6,7 +6,8 @@ import asyncio
 import time
 
 import httpx
-from server_process import MAX_MODEL_LEN
+
+from server.server_process import MAX_MODEL_LEN, pool_is_free
 
 NUM_STREAMS = 64
 TOKENS_BEFORE_LEAVING = 3
@@ -40,21 +41,12 @@ async def _run_and_drop_streams(url: str) -> list[int]:
         return await asyncio.gather(*(_stream_then_leave(client, i) for i in range(NUM_STREAMS)))
 
 
-def _pool_is_free(metrics: dict[str, float]) -> bool:
-    return (
-        metrics["cadence:kv_cache_usage_perc"] == 0.0
-        and metrics["cadence:kv_cache_free_blocks"] == metrics["cadence:kv_cache_total_blocks"]
-        and metrics["cadence:num_requests_running"] == 0
-        and metrics["cadence:num_requests_waiting"] == 0
-    )
-
-
 def test_dropped_streams_free_the_kv_pool_within_a_second(server):
     received = asyncio.run(_run_and_drop_streams(server.url))
     last_disconnect = time.monotonic()
     assert received == [TOKENS_BEFORE_LEAVING] * NUM_STREAMS
 
-    while not _pool_is_free(metrics := server.metrics()):
+    while not pool_is_free(metrics := server.metrics()):
         assert time.monotonic() - last_disconnect < 10, metrics  # fail fast if never freed
         time.sleep(0.02)
     freed_after = time.monotonic() - last_disconnect
@@ -82,7 +74,7 @@ def test_dropped_non_streaming_request_is_aborted(server):
 
     asyncio.run(leave_early())
     left = time.monotonic()
-    while not _pool_is_free(metrics := server.metrics()):
+    while not pool_is_free(metrics := server.metrics()):
         assert time.monotonic() - left < 10, metrics
         time.sleep(0.02)
     assert time.monotonic() - left < FREE_WITHIN_SECONDS

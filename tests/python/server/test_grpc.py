@@ -16,13 +16,12 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from server_process import API_KEY, MAX_MODEL_LEN
-from test_disconnect import _pool_is_free
 
 from cadence import SamplingParams
 from cadence.grpc_client import CadenceClient
 from cadence.sampling_params import BeamSearchParams
 from cadence.v1 import inference_pb2, inference_pb2_grpc, sampling_pb2
+from server.server_process import API_KEY, MAX_MODEL_LEN, pool_is_free
 
 PROMPTS = ["The capital of France is", "Once upon a time", "def add(a, b):"]
 NODE_CLIENT = Path(__file__).resolve().parents[3] / "examples" / "clients" / "node"
@@ -35,7 +34,7 @@ def client(server):
 
 
 def _wait_until_pool_free(server, since: float) -> float:
-    while not _pool_is_free(metrics := server.metrics()):
+    while not pool_is_free(metrics := server.metrics()):
         assert time.monotonic() - since < 10, metrics
         time.sleep(0.02)
     return time.monotonic() - since

@@ -10,7 +10,8 @@ import time
 import httpx
 import openai
 import pytest
-from server_process import API_KEY, MAX_BODY_BYTES
+
+from server.server_process import API_KEY, MAX_BODY_BYTES
 
 BURST = 64
 

@@ -1,0 +1,1 @@
+"""Black-box server tests (a package, so its conftest does not shadow tests/python/conftest)."""
