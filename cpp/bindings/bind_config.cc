@@ -41,7 +41,10 @@ void bind_config(py::module_& m) {
       .def_readwrite("low_freq_factor", &RopeScaling::low_freq_factor)
       .def_readwrite("high_freq_factor", &RopeScaling::high_freq_factor)
       .def_readwrite("original_max_position_embeddings",
-                     &RopeScaling::original_max_position_embeddings);
+                     &RopeScaling::original_max_position_embeddings)
+      .def_readwrite("short_factor", &RopeScaling::short_factor)
+      .def_readwrite("long_factor", &RopeScaling::long_factor)
+      .def_readwrite("attention_factor", &RopeScaling::attention_factor);
 
   py::class_<ModelConfig>(m, "ModelConfig")
       .def(py::init<>())
@@ -56,7 +59,10 @@ void bind_config(py::module_& m) {
       .def_readwrite("rms_norm_eps", &ModelConfig::rms_norm_eps)
       .def_readwrite("rope_theta", &ModelConfig::rope_theta)
       .def_readwrite("rope_scaling", &ModelConfig::rope_scaling)
+      .def_readwrite("rotary_dim", &ModelConfig::rotary_dim)
       .def_readwrite("max_position_embeddings", &ModelConfig::max_position_embeddings)
+      .def_readwrite("sliding_window", &ModelConfig::sliding_window)
+      .def_readwrite("full_attention_layers", &ModelConfig::full_attention_layers)
       .def_readwrite("tie_word_embeddings", &ModelConfig::tie_word_embeddings)
       .def_readwrite("attention_bias", &ModelConfig::attention_bias)
       .def_readwrite("attention_output_bias", &ModelConfig::attention_output_bias)

@@ -50,7 +50,8 @@ class LLM:
         tokenizer: a tokenizer directory to use instead of the model's own.
         dtype: "auto" or "float32" (weights are converted to fp32 for the CPU kernels).
         max_model_len: context length (prompt + output); default the model's maximum
-            (capped by its sliding window, which this engine does not implement yet).
+            (max_position_embeddings; a sliding-window model is masked in attention, not
+            capped at its window).
         seed: seeds the RNG that draws seeds for requests without their own.
         max_num_seqs: requests computed together per step.
         max_num_batched_tokens: tokens computed per step (prefill is chunked to fit).
@@ -116,12 +117,13 @@ class LLM:
         self._default_sampling_params, from_config = resolve_default_sampling_params(
             generation_config, override_generation_config, source.path, source.is_gguf
         )
-        model_config, sliding_window = load_model_config(source)
+        # window_cap: a sliding window this _core cannot honour (None when it masks it).
+        model_config, window_cap = load_model_config(source)
         limit = model_config.max_position_embeddings
-        if sliding_window is not None and sliding_window < limit:
-            limit = sliding_window  # within the window, full attention is exact
+        if window_cap is not None and window_cap < limit:
+            limit = window_cap  # within the window, full attention is exact
         if max_model_len is not None and max_model_len > limit:
-            reason = "sliding window" if limit == sliding_window else "max_position_embeddings"
+            reason = "sliding window" if limit == window_cap else "max_position_embeddings"
             raise ValueError(
                 f"max_model_len must be <= {limit} (the model's {reason}), got {max_model_len}"
             )

@@ -11,6 +11,9 @@ from cadence import _core
 from cadence.model_source import ModelSource
 
 SUPPORTED_ARCHITECTURES = tuple(_core.ModelConfig.supported_architectures())
+# Whether this _core's attention honours sliding windows (older builds cap the context at the
+# window instead).
+_HONOURS_SLIDING_WINDOW = hasattr(_core.ModelConfig(), "sliding_window")
 
 
 def _as_id_list(value: Any) -> list[int]:
@@ -32,15 +35,19 @@ def _rope_settings(hf_config: Any) -> tuple[float, dict[str, Any] | None]:
     return theta, getattr(hf_config, "rope_scaling", None)
 
 
-def _rope_scaling(scaling: dict[str, Any] | None, model: str) -> _core.RopeScaling:
+def _rope_scaling(
+    scaling: dict[str, Any] | None, model: str, supported: tuple[str, ...]
+) -> _core.RopeScaling:
     result = _core.RopeScaling()
     if not scaling:
         return result
     rope_type = scaling.get("rope_type", scaling.get("type", "default")) or "default"
-    if rope_type not in ("default", "linear", "llama3"):
+    if rope_type == "su":  # LongRoPE's former name
+        rope_type = "longrope"
+    if rope_type not in supported:
         raise ValueError(
             f"{model}: rope_scaling type {rope_type!r} is not supported "
-            "(supported: default, linear, llama3)"
+            f"(supported: {', '.join(supported)})"
         )
     result.type = rope_type
     if rope_type in ("linear", "llama3"):
@@ -52,6 +59,32 @@ def _rope_scaling(scaling: dict[str, Any] | None, model: str) -> _core.RopeScali
     return result
 
 
+def _fill_longrope(
+    hf_config: Any, scaling: dict[str, Any], result: _core.RopeScaling, model: str
+) -> None:
+    """LongRoPE as HF computes it: `factor` defaults to max_position_embeddings /
+    original_max_position_embeddings (the config's top-level value wins, as in HF), and a
+    missing attention_factor is derived from it in C++ (rope.h)."""
+    original = getattr(hf_config, "original_max_position_embeddings", None)
+    if original is None:
+        original = scaling.get("original_max_position_embeddings")
+    if original is None:
+        original = hf_config.max_position_embeddings
+    factor = scaling.get("factor")
+    if factor is None:
+        factor = hf_config.max_position_embeddings / original
+    for key in ("short_factor", "long_factor"):
+        if not scaling.get(key):
+            raise ValueError(f"{model}: longrope rope_scaling needs {key}")
+    result.short_factor = [float(f) for f in scaling["short_factor"]]
+    result.long_factor = [float(f) for f in scaling["long_factor"]]
+    result.factor = float(factor)
+    result.original_max_position_embeddings = int(original)
+    attention_factor = scaling.get("attention_factor")
+    if attention_factor is not None:
+        result.attention_factor = float(attention_factor)
+
+
 def generation_config_eos_ids(model_dir: str) -> list[int]:
     path = Path(model_dir) / "generation_config.json"
     if not path.is_file():
@@ -60,14 +93,25 @@ def generation_config_eos_ids(model_dir: str) -> list[int]:
         return _as_id_list(json.load(f).get("eos_token_id"))
 
 
-def sliding_window_of(hf_config: Any) -> int | None:
-    """The attention window the checkpoint uses, when it is in effect."""
+def sliding_window_of(hf_config: Any, model: str = "") -> tuple[int | None, list[int]]:
+    """(window, layers that attend fully despite it) as the checkpoint uses them: no window
+    when it is unset, disabled (use_sliding_window=False) or used by no layer (HF
+    `layer_types`, e.g. Qwen2 layers below max_window_layers)."""
     window = getattr(hf_config, "sliding_window", None)
-    if window is None:
-        return None
-    if getattr(hf_config, "use_sliding_window", True) is False:
-        return None
-    return int(window)
+    if window is None or getattr(hf_config, "use_sliding_window", True) is False:
+        return None, []
+    layer_types = getattr(hf_config, "layer_types", None)
+    if not layer_types:
+        return int(window), []
+    for layer_type in layer_types:
+        if layer_type not in ("full_attention", "sliding_attention"):
+            raise _unsupported(
+                model, "layer_types", layer_type, "full_attention, sliding_attention"
+            )
+    if "sliding_attention" not in layer_types:
+        return None, []
+    full = [i for i, layer_type in enumerate(layer_types) if layer_type == "full_attention"]
+    return int(window), full
 
 
 def _unsupported(model: str, option: str, value: Any, supported: str) -> ValueError:
@@ -85,7 +129,9 @@ def _fill_llama_family(hf_config: Any, config: _core.ModelConfig, model: str) ->
     config.rms_norm_eps = float(hf_config.rms_norm_eps)
     theta, scaling = _rope_settings(hf_config)
     config.rope_theta = theta
-    config.rope_scaling = _rope_scaling(scaling, model)
+    is_phi3 = config.architecture == "Phi3ForCausalLM"
+    supported = ("default", "longrope") if is_phi3 else ("default", "linear", "llama3")
+    config.rope_scaling = _rope_scaling(scaling, model, supported)
     config.max_position_embeddings = hf_config.max_position_embeddings
     is_qwen2 = config.architecture == "Qwen2ForCausalLM"
     attention_bias = bool(getattr(hf_config, "attention_bias", False))
@@ -94,6 +140,26 @@ def _fill_llama_family(hf_config: Any, config: _core.ModelConfig, model: str) ->
     config.attention_output_bias = attention_bias and not is_qwen2
     config.mlp_bias = bool(getattr(hf_config, "mlp_bias", False))
     config.qk_norm = config.architecture == "Qwen3ForCausalLM"
+
+
+def _fill_phi3(hf_config: Any, config: _core.ModelConfig, model: str) -> None:
+    """Phi3ForCausalLM: the Llama blocks with fused weights, no biases, RoPE over the first
+    partial_rotary_factor of each head, optional LongRoPE ("longrope" / "su")."""
+    _fill_llama_family(hf_config, config, model)
+    config.attention_bias = config.attention_output_bias = config.mlp_bias = False
+    _, scaling = _rope_settings(hf_config)
+    scaling = scaling or {}
+    head_dim = getattr(hf_config, "head_dim", None) or hf_config.hidden_size // config.num_heads
+    factor = scaling.get("partial_rotary_factor")
+    if factor is None:
+        factor = getattr(hf_config, "partial_rotary_factor", None) or 1.0
+    rotary_dim = int(head_dim * float(factor))
+    if rotary_dim != head_dim:
+        config.rotary_dim = rotary_dim
+    rope_scaling = config.rope_scaling
+    if rope_scaling.type == "longrope":
+        _fill_longrope(hf_config, scaling, rope_scaling, model)
+        config.rope_scaling = rope_scaling
 
 
 # GPT-2 activations that are the tanh-approximated GELU (gelu_fast is the same formula
@@ -150,12 +216,18 @@ def _fill_opt(hf_config: Any, config: _core.ModelConfig, model: str) -> None:
     config.attention_bias = config.attention_output_bias = config.mlp_bias = True
 
 
-_FILLERS = {"GPT2LMHeadModel": _fill_gpt2, "OPTForCausalLM": _fill_opt}
+_FILLERS = {
+    "GPT2LMHeadModel": _fill_gpt2,
+    "OPTForCausalLM": _fill_opt,
+    "Phi3ForCausalLM": _fill_phi3,
+}
 
 
 def hf_model_config(source: ModelSource) -> tuple[_core.ModelConfig, int | None]:
-    """(ModelConfig, sliding window or None) of an HF directory. Options that would change the
-    math but are not implemented raise ValueError naming the option."""
+    """(ModelConfig, context cap or None) of an HF directory: the cap is the sliding window
+    when this _core cannot honour it in attention (within the window full attention is
+    exact). Options that would change the math but are not implemented raise ValueError
+    naming the option."""
     from transformers import AutoConfig
 
     try:
@@ -182,12 +254,18 @@ def hf_model_config(source: ModelSource) -> tuple[_core.ModelConfig, int | None]
         if token_id not in eos:
             eos.append(token_id)
     config.eos_token_ids = eos
+    window, full_attention_layers = sliding_window_of(hf_config, source.name)
+    window_cap = window
+    if window is not None and _HONOURS_SLIDING_WINDOW:
+        config.sliding_window = window
+        config.full_attention_layers = full_attention_layers
+        window_cap = None
     config.finalize()
-    return config, sliding_window_of(hf_config)
+    return config, window_cap
 
 
 def load_model_config(source: ModelSource) -> tuple[_core.ModelConfig, int | None]:
-    """(ModelConfig, sliding window or None) for any model source."""
+    """(ModelConfig, context cap from an unhonoured sliding window, or None) for any source."""
     if source.is_gguf:
         try:
             return _core.load_gguf_model_config(source.path), None

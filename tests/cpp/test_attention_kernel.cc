@@ -5,7 +5,10 @@
 // split over threads and merged afterwards). Every runnable ISA path is checked against a
 // double-precision reference, and the bitwise invariance contracts are checked: a row's output must
 // not depend on the thread count, on the other sequences in the batch, or on how many of its
-// sequence's query rows are in the batch (chunked prefill).
+// sequence's query rows are in the batch (chunked prefill). Sliding-window cases (HF's mask: a
+// row at position p sees keys (p - W, p]) poison every key older than all of a sequence's
+// query windows with NaN and point the table entries of blocks wholly before them at a NaN
+// block (as if freed and reused): reading any of them would poison the output.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -39,7 +42,13 @@ struct SeqSpec {
 struct AttnCase {
   int64_t num_heads, num_kv_heads, head_dim, block_size;
   std::vector<SeqSpec> seqs;
+  int64_t window = 0;  // AttentionBatch::sliding_window
 };
+
+// The first key a row at `pos` sees.
+int64_t first_key(int64_t pos, int64_t window) {
+  return window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+}
 
 // A filled cache plus the queries of every sequence (rows in sequence order).
 struct AttnFixture {
@@ -88,6 +97,7 @@ struct AttnFixture {
       }
       seq_row_begin.push_back(static_cast<int32_t>(num_rows));
       num_rows += c.seqs[s].num_queries;
+      poison_before_windows(s, ids[num_blocks - 1]);
     }
     cache.k_cache = k_cache.data();
     cache.v_cache = v_cache.data();
@@ -100,6 +110,24 @@ struct AttnFixture {
   }
 
   int64_t row_width() const { return spec.num_heads * spec.head_dim; }
+
+  // Keys of sequence s older than its first query row's window become NaN; blocks wholly
+  // before it are replaced by `nan_block` (never assigned to a token, all NaN).
+  void poison_before_windows(size_t s, int32_t nan_block) {
+    const SeqSpec& seq = spec.seqs[s];
+    const int64_t lo = first_key(seq.context_len - seq.num_queries, spec.window);
+    for (int64_t t = 0; t < lo; ++t) {
+      int32_t& entry = block_tables[s * max_blocks_per_seq + t / spec.block_size];
+      for (int64_t h = 0; h < spec.num_kv_heads; ++h) {
+        const int64_t base =
+            ((entry * spec.num_kv_heads + h) * spec.block_size + t % spec.block_size) *
+            spec.head_dim;
+        std::fill_n(&k_cache[base], spec.head_dim, NAN);
+        std::fill_n(&v_cache[base], spec.head_dim, NAN);
+      }
+      if ((t / spec.block_size + 1) * spec.block_size <= lo) entry = nan_block;
+    }
+  }
 
   // Runs attention for sequences `which`, each with only its last `tail[i]` query rows;
   // returns their output rows packed (stride row_width()).
@@ -124,6 +152,7 @@ struct AttnFixture {
     batch.context_lens = context_lens.data();
     batch.block_tables = tables.data();
     batch.max_blocks_per_seq = max_blocks_per_seq;
+    batch.sliding_window = spec.window;
     const int64_t ld_out = row_width() + 3;
     std::vector<float> out(query_start.back() * ld_out, 7.0f);
     const float scale = 1.0f / std::sqrt(static_cast<float>(spec.head_dim));
@@ -158,9 +187,10 @@ struct AttnFixture {
         const int64_t pos = seq.context_len - seq.num_queries + i;
         for (int64_t h = 0; h < spec.num_heads; ++h) {
           const float* qh = &q[row * ld_q + h * dim];
+          const int64_t lo = first_key(pos, spec.window);
           std::vector<double> w(pos + 1), acc(dim, 0.0);
           double max_score = -INFINITY, sum = 0.0;
-          for (int64_t t = 0; t <= pos; ++t) {
+          for (int64_t t = lo; t <= pos; ++t) {
             const int64_t block = block_tables[s * max_blocks_per_seq + t / spec.block_size];
             const int64_t base =
                 ((block * spec.num_kv_heads + h / group) * spec.block_size + t % spec.block_size) *
@@ -170,7 +200,7 @@ struct AttnFixture {
             w[t] = dot * static_cast<float>(scale);
             max_score = std::max(max_score, w[t]);
           }
-          for (int64_t t = 0; t <= pos; ++t) {
+          for (int64_t t = lo; t <= pos; ++t) {
             w[t] = std::exp(w[t] - max_score);
             sum += w[t];
             const int64_t block = block_tables[s * max_blocks_per_seq + t / spec.block_size];
@@ -211,6 +241,17 @@ const std::vector<AttnCase>& cases() {
       // Several 256-key partitions: a long decode (split over threads when they would idle)
       // and a prefill chunk whose rows span partitions (merged inside one item).
       {6, 2, 32, 16, {{1100, 1}, {600, 40}, {5, 1}}},
+      // Sliding window 24 (< one chunk): decode, full prefill, chunked prefill, a context
+      // shorter than the window.
+      {6, 2, 32, 16, {{100, 1}, {90, 90}, {200, 13}, {5, 5}}, 24},
+      // Window 300 over 256-key partitions: split long decodes whose first partitions are
+      // outside the window, and prefill rows whose windows start in different partitions.
+      {4, 2, 20, 5, {{700, 1}, {600, 70}, {1200, 1}, {300, 1}}, 300},
+      // Window == the 64-key chunk, blocks longer than a chunk; window 1 (only itself).
+      {3, 1, 64, 80, {{150, 150}, {81, 2}}, 64},
+      {2, 1, 16, 16, {{40, 40}, {17, 1}}, 1},
+      // A window longer than every context: plain causal attention.
+      {4, 4, 32, 16, {{50, 50}, {20, 1}}, 1000},
   };
   return all;
 }
@@ -224,10 +265,10 @@ TEST(paged_attention_matches_reference_all_isas) {
       for (ThreadPool* pool : {&pool1, &pool2}) {
         const int num_bad = fx.count_mismatches(fx.run_all(*t, *pool));
         if (num_bad != 0) {
-          std::printf("  isa=%s heads=%ld/%ld dim=%ld block=%ld threads=%d: %d bad\n", t->name,
-                      static_cast<long>(c.num_heads), static_cast<long>(c.num_kv_heads),
+          std::printf("  isa=%s heads=%ld/%ld dim=%ld block=%ld window=%ld threads=%d: %d bad\n",
+                      t->name, static_cast<long>(c.num_heads), static_cast<long>(c.num_kv_heads),
                       static_cast<long>(c.head_dim), static_cast<long>(c.block_size),
-                      pool->num_threads(), num_bad);
+                      static_cast<long>(c.window), pool->num_threads(), num_bad);
         }
         CHECK(num_bad == 0);
       }

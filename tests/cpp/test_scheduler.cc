@@ -231,4 +231,69 @@ TEST(siblings_share_prompt_blocks_and_copy_the_partial_one_on_write) {
   CHECK(!scheduler.has_unfinished());
 }
 
+TEST(sliding_window_frees_blocks_outside_it) {
+  // Window 6, blocks of 4: the next token at position n sees keys from n - 5, so a block is
+  // released once all its 4 tokens lie before that.
+  BlockPool pool(16);
+  Scheduler scheduler({8, 64, 4, 6}, pool);
+  scheduler.add_request(make_request("a", 10, 20));
+  Request* a = scheduler.find("a");
+  for (int step = 0; step < 12; ++step) {
+    SchedulerOutput out = scheduler.schedule();
+    CHECK(out.scheduled.size() == 1);
+    complete_step(scheduler, out);
+    scheduler.check_invariants();
+    const int64_t n = a->num_computed_tokens;
+    const int64_t first_key = n - 6 + 1;
+    int64_t num_freed = 0;
+    for (size_t b = 0; b < a->block_table.size(); ++b) {
+      const bool outside = static_cast<int64_t>(b + 1) * 4 <= first_key;
+      CHECK((a->block_table[b] == kFreedBlock) == outside);
+      num_freed += outside;
+    }
+    CHECK(pool.num_used_blocks() == static_cast<int64_t>(a->block_table.size()) - num_freed);
+    CHECK(pool.num_used_blocks() <= 3);  // ceil((6 + 4) / 4)
+  }
+  CHECK(a->num_computed_tokens == 21);  // prompt 10 + 11 decode steps
+  // A newcomer reuses the freed blocks; finishing releases only the live ones.
+  scheduler.add_request(make_request("b", 20));
+  SchedulerOutput out = scheduler.schedule();
+  CHECK(out.scheduled.size() == 2);
+  complete_step(scheduler, out);
+  scheduler.check_invariants();
+  scheduler.finish_request(a);
+  scheduler.check_invariants();
+  scheduler.abort_request("b");
+  scheduler.check_invariants();
+  CHECK(pool.num_used_blocks() == 0);
+}
+
+TEST(sliding_window_preemption_releases_live_blocks_only) {
+  // 5 blocks of 4, window 8: each request keeps up to 3 live blocks, so two cannot both grow.
+  // "a" (newest, with freed entries by then) is preempted when "b" needs a block.
+  BlockPool pool(5);
+  Scheduler scheduler({8, 64, 4, 8}, pool);
+  scheduler.add_request(make_request("b", 4, 30));
+  scheduler.add_request(make_request("a", 13, 30));
+  Request* a = scheduler.find("a");
+  bool saw_freed_entry = false;
+  for (int step = 0; step < 12 && scheduler.num_preemptions() == 0; ++step) {
+    for (int32_t block : a->block_table) saw_freed_entry |= block == kFreedBlock;
+    SchedulerOutput out = scheduler.schedule();
+    complete_step(scheduler, out);
+    scheduler.check_invariants();
+  }
+  CHECK(saw_freed_entry);
+  CHECK(scheduler.num_preemptions() == 1);
+  CHECK(a->block_table.empty() && a->num_computed_tokens == 0);
+  const Request* b = scheduler.find("b");
+  int64_t b_live = 0;
+  for (int32_t block : b->block_table) b_live += block != kFreedBlock;
+  CHECK(pool.num_used_blocks() == b_live);
+  scheduler.abort_request("a");
+  scheduler.abort_request("b");
+  scheduler.check_invariants();
+  CHECK(pool.num_used_blocks() == 0);
+}
+
 TEST_MAIN()

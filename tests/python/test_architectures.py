@@ -1,8 +1,13 @@
 """Architectures beyond Llama/Qwen2: Qwen3 (q/k RMSNorm), GPT-2 (Conv1D weights, learned
-positions, LayerNorm, GELU-tanh) and OPT (positions offset by 2, ReLU, pre- and post-norm, the
-350m-style project_in/out). Each is a tiny random-weight model built with transformers and
-saved with the default model's tokenizer; logits must match HF fp32 and greedy tokens must
-match HF for 32 tokens (same tolerances and top-k rule as test_numerics.py).
+positions, LayerNorm, GELU-tanh), OPT (positions offset by 2, ReLU, pre- and post-norm, the
+350m-style project_in/out), Phi-3 (fused qkv / gate_up weights, partial RoPE, LongRoPE), and
+sliding-window attention (Mistral; Qwen2 with use_sliding_window on some layers). Each is a
+tiny random-weight model built with transformers and saved with the default model's tokenizer;
+logits must match HF fp32 and greedy tokens must match HF for 32 tokens (same tolerances and
+top-k rule as test_numerics.py). The windows (24) are shorter than the long prompt (~130
+tokens) and than 34-token prefixes, and the LongRoPE model's original_max_position_embeddings
+(48) lies between the short prompts (+ 32 generated tokens) and the long one, so the mask and
+both factor sets decide the results.
 """
 
 from __future__ import annotations
@@ -44,8 +49,23 @@ COMMON = dict(
 )
 
 
+# Phi-3 LongRoPE test model: 16-dim heads, 12 rotary dims (partial_rotary_factor 0.75), so
+# 6 frequencies; long factors far from the short ones.
+LONGROPE_ORIGINAL_MAX = 48
+LONGROPE_SHORT_FACTOR = [1.0, 1.1, 1.3, 1.2, 1.5, 1.05]
+LONGROPE_LONG_FACTOR = [1.5, 3.0, 6.0, 9.0, 14.0, 20.0]
+SLIDING_WINDOW = 24
+
+
 def _configs() -> dict[str, Any]:
-    from transformers import GPT2Config, OPTConfig, Qwen3Config
+    from transformers import (
+        GPT2Config,
+        MistralConfig,
+        OPTConfig,
+        Phi3Config,
+        Qwen2Config,
+        Qwen3Config,
+    )
 
     return {
         # GQA, head_dim 32 != hidden / heads, untied output.
@@ -108,6 +128,65 @@ def _configs() -> dict[str, Any]:
             do_layer_norm_before=False,
             **COMMON,
         ),
+        # GQA, plain RoPE, fused qkv_proj / gate_up_proj.
+        "phi3": Phi3Config(
+            hidden_size=96,
+            intermediate_size=200,
+            num_hidden_layers=3,
+            num_attention_heads=6,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            original_max_position_embeddings=512,
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+            rms_norm_eps=1e-5,
+            **COMMON,
+        ),
+        # LongRoPE over the first 12 of 16 head dims; factor 512 / 48 gives an attention
+        # factor of sqrt(1 + ln(512 / 48) / ln(48)).
+        "phi3_longrope": Phi3Config(
+            hidden_size=64,
+            intermediate_size=136,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            max_position_embeddings=512,
+            original_max_position_embeddings=LONGROPE_ORIGINAL_MAX,
+            rope_parameters={
+                "rope_type": "longrope",
+                "rope_theta": 10000.0,
+                "partial_rotary_factor": 0.75,
+                "short_factor": LONGROPE_SHORT_FACTOR,
+                "long_factor": LONGROPE_LONG_FACTOR,
+            },
+            rms_norm_eps=1e-5,
+            **COMMON,
+        ),
+        # Every layer attends to the 24 newest positions.
+        "mistral_window": MistralConfig(
+            hidden_size=96,
+            intermediate_size=200,
+            num_hidden_layers=3,
+            num_attention_heads=6,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            sliding_window=SLIDING_WINDOW,
+            rms_norm_eps=1e-6,
+            **COMMON,
+        ),
+        # use_sliding_window on layers >= max_window_layers (1, 2); layer 0 attends fully.
+        "qwen2_window": Qwen2Config(
+            hidden_size=64,
+            intermediate_size=136,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            use_sliding_window=True,
+            sliding_window=SLIDING_WINDOW,
+            max_window_layers=1,
+            rms_norm_eps=1e-6,
+            **COMMON,
+        ),
     }
 
 
@@ -117,6 +196,10 @@ ARCHITECTURES = {
     "gpt2": "GPT2LMHeadModel",
     "opt": "OPTForCausalLM",
     "opt_350m_style": "OPTForCausalLM",
+    "phi3": "Phi3ForCausalLM",
+    "phi3_longrope": "Phi3ForCausalLM",
+    "mistral_window": "MistralForCausalLM",
+    "qwen2_window": "Qwen2ForCausalLM",
 }
 
 
@@ -192,6 +275,10 @@ def test_config_maps_the_architecture(arch_model: TinyModel, arch_llm) -> None:
         "gpt2": ("layer_norm", "gelu_tanh", "learned", 0, False, True),
         "opt": ("layer_norm", "relu", "learned", 2, False, True),
         "opt_350m_style": ("layer_norm", "relu", "learned", 2, False, False),
+        "phi3": ("rms_norm", "silu", "rope", 0, False, True),
+        "phi3_longrope": ("rms_norm", "silu", "rope", 0, False, True),
+        "mistral_window": ("rms_norm", "silu", "rope", 0, False, True),
+        "qwen2_window": ("rms_norm", "silu", "rope", 0, False, True),
     }[arch_model.name]
     actual = (
         config.norm_kind,
@@ -204,6 +291,18 @@ def test_config_maps_the_architecture(arch_model: TinyModel, arch_llm) -> None:
     assert actual == expected
     if arch_model.name == "opt_350m_style":
         assert config.word_embed_proj_dim == 48 and config.hidden_size == 96
+    window, full_layers = {
+        "mistral_window": (SLIDING_WINDOW, []),
+        "qwen2_window": (SLIDING_WINDOW, [0]),
+    }.get(arch_model.name, (0, []))
+    if hasattr(config, "sliding_window"):
+        assert (config.sliding_window, list(config.full_attention_layers)) == (window, full_layers)
+    if arch_model.name == "phi3_longrope":
+        scaling = config.rope_scaling
+        assert scaling.type == "longrope" and config.rotary_dim == 12
+        assert scaling.original_max_position_embeddings == LONGROPE_ORIGINAL_MAX
+        assert scaling.factor == pytest.approx(512 / LONGROPE_ORIGINAL_MAX)
+        assert list(scaling.long_factor) == LONGROPE_LONG_FACTOR
 
 
 @pytest.mark.parametrize("prompt_name", ["short", "single_token", "long", "chat"])
@@ -318,6 +417,77 @@ def test_model_config_rejects_unknown_building_blocks(field: str, value: str) ->
     setattr(config, field, value)
     with pytest.raises(ValueError, match=field):
         config.finalize()
+
+
+def test_sliding_window_does_not_cap_max_model_len(arch_models: dict[str, TinyModel]) -> None:
+    """The window is masked in attention, so the context may exceed it (up to
+    max_position_embeddings), and a prompt far longer than the window still matches HF."""
+    from cadence import LLM
+
+    model = arch_models["mistral_window"]
+    llm = LLM(model=model.path, num_threads=NUM_THREADS, max_model_len=512)
+    token_ids = (_tokenize(llm, LONG_PROMPT) * 3)[:400]
+    expected = hf_prompt_logits(model.hf_model, token_ids)
+    _check_logits_close(_cadence_logits(llm, token_ids)[-8:], expected[-8:], TINY_LOGITS_ATOL)
+
+
+@pytest.mark.parametrize("name", ["phi3_longrope", "mistral_window"])
+def test_chunked_prefill_keeps_greedy_output(arch_models: dict[str, TinyModel], name: str) -> None:
+    """A long prompt prefilled in 16-token chunks gives the tokens of a one-step prefill:
+    LongRoPE picks its factors by the prompt length, not by the chunk, and the window mask
+    does not depend on how the prompt is cut."""
+    from cadence import LLM, SamplingParams
+
+    model = arch_models[name]
+    whole = LLM(model=model.path, num_threads=NUM_THREADS)
+    chunked = LLM(model=model.path, num_threads=NUM_THREADS, max_num_batched_tokens=16)
+    prompt = {"prompt_token_ids": _tokenize(whole, LONG_PROMPT)}
+    assert len(prompt["prompt_token_ids"]) > 3 * 16
+    params = SamplingParams(temperature=0.0, max_tokens=NUM_NEW_TOKENS, ignore_eos=True)
+    [a] = whole.generate(prompt, params, use_tqdm=False)
+    [b] = chunked.generate(prompt, params, use_tqdm=False)
+    assert list(a.outputs[0].token_ids) == list(b.outputs[0].token_ids)
+
+
+def test_sliding_window_frees_kv_blocks_outside_it(arch_models: dict[str, TinyModel]) -> None:
+    """Every Mistral layer is windowed, so after each step the scheduler releases the blocks
+    the next token no longer sees: a ~130-token prompt holds 9 blocks of 16 only while it is
+    prefilled, then at most ceil((24 + 16) / 16) = 3, and the tokens are generate()'s."""
+    from cadence import LLM, SamplingParams
+
+    llm = LLM(model=arch_models["mistral_window"].path, num_threads=NUM_THREADS, block_size=16)
+    engine = llm.llm_engine
+    prompt_ids = _tokenize(llm, LONG_PROMPT)
+    assert len(prompt_ids) > 8 * 16
+    params = SamplingParams(temperature=0.0, max_tokens=NUM_NEW_TOKENS, ignore_eos=True)
+    engine.add_request("windowed", None, prompt_ids, params)
+    total = engine.core.stats().num_total_blocks
+    final = None
+    while engine.has_unfinished_requests():
+        for output in engine.step():
+            final = output if output.finished else final
+        engine.core.check_invariants()
+        assert total - engine.core.stats().num_free_blocks <= 3
+    assert engine.core.stats().num_free_blocks == total
+    [alone] = llm.generate({"prompt_token_ids": prompt_ids}, params, use_tqdm=False)
+    assert list(final.outputs[0].token_ids) == list(alone.outputs[0].token_ids)
+
+
+def test_longrope_rejected_outside_phi3(tmp_path: Path) -> None:
+    from cadence import LLM
+
+    config = _configs()["qwen3"]
+    config.architectures = ["Qwen3ForCausalLM"]
+    config.rope_parameters = {
+        "rope_type": "longrope",
+        "rope_theta": 10000.0,
+        "short_factor": [1.0] * 16,
+        "long_factor": [2.0] * 16,
+        "original_max_position_embeddings": 64,
+    }
+    config.save_pretrained(str(tmp_path))
+    with pytest.raises(ValueError, match="longrope"):
+        LLM(model=str(tmp_path), num_threads=NUM_THREADS)
 
 
 def test_logits_match_hf_up_to_the_last_positions(arch_models: dict[str, TinyModel]) -> None:

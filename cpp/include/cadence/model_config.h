@@ -11,11 +11,19 @@ namespace cadence {
 
 // RoPE frequency scaling (HF `rope_scaling` / `rope_parameters`).
 struct RopeScaling {
-  std::string type = "default";                     // "default" | "linear" | "llama3"
-  double factor = 1.0;                              // linear and llama3
+  std::string type = "default";                     // "default" | "linear" | "llama3" | "longrope"
+  double factor = 1.0;                              // linear, llama3 and longrope
   double low_freq_factor = 1.0;                     // llama3 only
   double high_freq_factor = 4.0;                    // llama3 only
-  int64_t original_max_position_embeddings = 8192;  // llama3 only
+  int64_t original_max_position_embeddings = 8192;  // llama3 and longrope
+  // longrope (Phi-3's LongRoPE, HF's former "su"): per-frequency divisors of inv_freq, one per
+  // rotary_dim / 2 frequencies. A sequence uses long_factor once it is longer than
+  // original_max_position_embeddings (its prompt, or its tokens so far), short_factor before.
+  std::vector<double> short_factor;
+  std::vector<double> long_factor;
+  // longrope: multiplies cos and sin. 0 = HF's default from `factor`:
+  // 1 if factor <= 1, else sqrt(1 + ln(factor) / ln(original_max_position_embeddings)).
+  double attention_factor = 0.0;
 };
 
 struct ModelConfig {
@@ -31,7 +39,15 @@ struct ModelConfig {
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
+  // Leading dims of each head that RoPE rotates (HF partial_rotary_factor * head_dim); the rest
+  // pass through. 0 = head_dim.
+  int64_t rotary_dim = 0;
   int64_t max_position_embeddings = 2048;
+  // Sliding-window attention (Mistral, Qwen2 use_sliding_window, Phi-3): a token attends to
+  // the sliding_window newest positions, its own included. 0 = full causal attention.
+  int64_t sliding_window = 0;
+  // Layers that attend fully despite sliding_window (Qwen2 below max_window_layers).
+  std::vector<int32_t> full_attention_layers;
   bool tie_word_embeddings = false;
   bool attention_bias = false;         // q/k/v projections carry a bias (Qwen2)
   bool attention_output_bias = false;  // the attention output projection carries a bias

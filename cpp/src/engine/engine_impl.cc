@@ -92,6 +92,10 @@ EngineImpl::EngineImpl(const EngineConfig& config) : config_(config), seed_rng_(
   scheduler_config.max_num_seqs = config_.max_num_seqs;
   scheduler_config.max_num_batched_tokens = config_.max_num_batched_tokens;
   scheduler_config.block_size = config_.block_size;
+  // Blocks outside the window are freed only when no layer attends fully.
+  if (model_config.full_attention_layers.empty()) {
+    scheduler_config.sliding_window = model_config.sliding_window;
+  }
   scheduler_ = std::make_unique<Scheduler>(scheduler_config, *block_pool_);
 }
 
@@ -260,6 +264,7 @@ void EngineImpl::build_batch(const SchedulerOutput& output) {
   batch.slot_mapping.clear();
   batch.query_start.assign(1, 0);
   batch.context_lens.clear();
+  batch.prompt_lens.clear();
   batch.logits_rows.clear();
   row_uses_.clear();
   batch.max_blocks_per_seq = 1;
@@ -289,6 +294,7 @@ void EngineImpl::build_batch(const SchedulerOutput& output) {
     }
     batch.query_start.push_back(static_cast<int32_t>(batch.token_ids.size()));
     batch.context_lens.push_back(static_cast<int32_t>(end));
+    batch.prompt_lens.push_back(static_cast<int32_t>(request.num_prompt_tokens()));
     std::copy(request.block_table.begin(), request.block_table.end(),
               batch.block_tables.begin() + static_cast<int64_t>(s) * batch.max_blocks_per_seq);
     if (output.scheduled[s].samples_token) {
@@ -424,6 +430,7 @@ std::vector<float> EngineImpl::compute_prompt_logits(const std::vector<int32_t>&
   batch.block_tables = blocks;
   batch.query_start = {0, static_cast<int32_t>(num_tokens)};
   batch.context_lens = {static_cast<int32_t>(num_tokens)};
+  batch.prompt_lens = {static_cast<int32_t>(num_tokens)};
   const int64_t block_size = config_.block_size;
   for (int64_t pos = 0; pos < num_tokens; ++pos) {
     batch.token_ids.push_back(token_ids[pos]);

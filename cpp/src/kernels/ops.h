@@ -85,13 +85,16 @@ void write_kv_cache(ThreadPool& pool, const float* k, const float* v, int64_t nu
 //   seq s:  |<------------- context_lens[s] ------------->|
 //           [ cached earlier tokens ........ | query rows ]
 //   query row r sits at position context_lens[s] - (query_start[s+1] - r) and attends
-//   causally to positions 0 ..= its own.
+//   causally to positions 0 ..= its own, or with sliding_window = W > 0 only to the W newest
+//   of them, (pos - W, pos] (HF's sliding-window mask). Keys older than every query row's
+//   window are never read, so their block table entries need not point at live blocks.
 struct AttentionBatch {
   int64_t num_seqs = 0;
   const int32_t* query_start = nullptr;  // num_seqs + 1 entries
   const int32_t* context_lens = nullptr;
   const int32_t* block_tables = nullptr;
   int64_t max_blocks_per_seq = 0;
+  int64_t sliding_window = 0;  // 0: full causal attention
 };
 
 // Grouped-query attention over the paged cache: query head h reads kv head

@@ -19,5 +19,8 @@ std::unique_ptr<Model> load_gpt2_model(const ModelConfig& config, const Checkpoi
 // OPT: opt_model.cc.
 std::unique_ptr<Model> load_opt_model(const ModelConfig& config, const Checkpoint& checkpoint,
                                       int64_t max_positions);
+// Phi-3 (fused qkv_proj / gate_up_proj, partial RoPE, LongRoPE): phi3_model.cc.
+std::unique_ptr<Model> load_phi3_model(const ModelConfig& config, const Checkpoint& checkpoint,
+                                       int64_t max_positions);
 
 }  // namespace cadence

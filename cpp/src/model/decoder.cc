@@ -1,5 +1,6 @@
 #include "model/decoder.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <utility>
@@ -35,8 +36,29 @@ DecoderModel::DecoderModel(const ModelConfig& config, DecoderWeights weights, in
                   : config.activation == "relu"    ? Activation::kRelu
                                                    : Activation::kSiluGated) {
   if (is_rope_) {
-    rope_cos_sin_ = rope_cos_sin_table(config_, config_.head_dim, max_positions);
+    rope_cos_sin_ = rope_cos_sin_table(config_, config_.rotary_dim, max_positions);
+    is_longrope_ = config_.rope_scaling.type == "longrope";
+    long_rope_row_offset_ = max_positions;
   }
+  layer_windows_.assign(static_cast<size_t>(config_.num_layers), config_.sliding_window);
+  for (int32_t layer : config_.full_attention_layers) layer_windows_[layer] = 0;
+}
+
+const int32_t* DecoderModel::rope_positions(const ForwardBatch& batch) {
+  if (!is_longrope_) return batch.positions.data();
+  // LongRoPE: a sequence longer than original_max_position_embeddings (its prompt, or its
+  // tokens after this step) reads the long-factor table, rows offset by long_rope_row_offset_.
+  const int64_t original = config_.rope_scaling.original_max_position_embeddings;
+  rope_positions_.resize(batch.positions.size());
+  for (int64_t s = 0; s < batch.num_seqs(); ++s) {
+    int64_t length = batch.context_lens[s];
+    if (!batch.prompt_lens.empty()) length = std::max<int64_t>(length, batch.prompt_lens[s]);
+    const int64_t offset = length > original ? long_rope_row_offset_ : 0;
+    for (int32_t t = batch.query_start[s]; t < batch.query_start[s + 1]; ++t) {
+      rope_positions_[t] = static_cast<int32_t>(batch.positions[t] + offset);
+    }
+  }
+  return rope_positions_.data();
 }
 
 void DecoderModel::apply_norm(ThreadPool& pool, const Norm& norm, const float* x, int64_t num_rows,
@@ -79,8 +101,9 @@ void DecoderModel::forward(ThreadPool& pool, const ForwardBatch& batch, KvCache&
   const int64_t num_tokens = batch.num_tokens();
   const int64_t hidden = config_.hidden_size;
   embed(pool, batch);
+  const int32_t* rope_rows = is_rope_ ? rope_positions(batch) : nullptr;
   for (int64_t l = 0; l < config_.num_layers; ++l) {
-    attention_block(pool, weights_.layers[l], l, batch, cache);
+    attention_block(pool, weights_.layers[l], l, batch, rope_rows, cache);
     mlp_block(pool, weights_.layers[l], num_tokens);
   }
 
@@ -105,7 +128,8 @@ void DecoderModel::forward(ThreadPool& pool, const ForwardBatch& batch, KvCache&
 }
 
 void DecoderModel::attention_block(ThreadPool& pool, const DecoderLayerWeights& layer,
-                                   int64_t layer_index, const ForwardBatch& batch, KvCache& cache) {
+                                   int64_t layer_index, const ForwardBatch& batch,
+                                   const int32_t* rope_rows, KvCache& cache) {
   const int64_t num_tokens = batch.num_tokens();
   const int64_t hidden = config_.hidden_size;
   const int64_t head_dim = config_.head_dim;
@@ -141,10 +165,11 @@ void DecoderModel::attention_block(ThreadPool& pool, const DecoderLayerWeights& 
     }
   }
   if (is_rope_) {
-    kernels::rope_neox(pool, q, num_tokens, config_.num_heads, head_dim, head_dim, qkv_width,
-                       batch.positions.data(), rope_cos_sin_.data());
-    kernels::rope_neox(pool, k, num_tokens, config_.num_kv_heads, head_dim, head_dim, qkv_width,
-                       batch.positions.data(), rope_cos_sin_.data());
+    const int64_t rot_dim = config_.rotary_dim;
+    kernels::rope_neox(pool, q, num_tokens, config_.num_heads, head_dim, rot_dim, qkv_width,
+                       rope_rows, rope_cos_sin_.data());
+    kernels::rope_neox(pool, k, num_tokens, config_.num_kv_heads, head_dim, rot_dim, qkv_width,
+                       rope_rows, rope_cos_sin_.data());
   }
   const kernels::PagedKvCache& layer_cache = cache.layer(layer_index);
   kernels::write_kv_cache(pool, k, v, num_tokens, qkv_width, batch.slot_mapping.data(),
@@ -156,6 +181,7 @@ void DecoderModel::attention_block(ThreadPool& pool, const DecoderLayerWeights& 
   attention.context_lens = batch.context_lens.data();
   attention.block_tables = batch.block_tables.data();
   attention.max_blocks_per_seq = batch.max_blocks_per_seq;
+  attention.sliding_window = layer_windows_[layer_index];
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   kernels::paged_attention(pool, q, qkv_width, config_.num_heads, attention, layer_cache, scale,
                            attn_out_.data(), q_width);

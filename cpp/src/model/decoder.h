@@ -5,7 +5,9 @@
 //       post-norm:  x = norm1(x + attention(x));  x = norm2(x + mlp(x))
 //   [final norm (pre-norm only)] [-> project_out] -> LM head
 //
-//   attention: qkv GEMM (+bias) -> [per-head q/k RMSNorm] -> [RoPE] -> paged attention -> out GEMM
+//   attention: qkv GEMM (+bias) -> [per-head q/k RMSNorm] -> [RoPE on the first rotary_dim
+//              dims of each head; LongRoPE picks short/long tables per sequence] -> paged
+//              attention (causal, or sliding-window on the layers that have one) -> out GEMM
 //   mlp:       "silu": gate_up GEMM -> silu(gate) * up -> down GEMM (SwiGLU)
 //              "gelu_tanh" | "relu": fc1 GEMM (+bias) -> activation -> fc2 GEMM (+bias)
 //
@@ -71,7 +73,10 @@ class DecoderModel : public Model {
  private:
   void embed(ThreadPool& pool, const ForwardBatch& batch);
   void attention_block(ThreadPool& pool, const DecoderLayerWeights& layer, int64_t layer_index,
-                       const ForwardBatch& batch, KvCache& cache);
+                       const ForwardBatch& batch, const int32_t* rope_rows, KvCache& cache);
+  // The rows of rope_cos_sin_ each token reads: its position, or for LongRoPE in a sequence
+  // past original_max_position_embeddings, long_rope_row_offset_ + its position.
+  const int32_t* rope_positions(const ForwardBatch& batch);
   void mlp_block(ThreadPool& pool, const DecoderLayerWeights& layer, int64_t num_tokens);
   void apply_norm(ThreadPool& pool, const Norm& norm, const float* x, int64_t num_rows,
                   float* out) const;
@@ -84,7 +89,11 @@ class DecoderModel : public Model {
   bool is_layer_norm_ = false;
   bool is_rope_ = true;
   Activation activation_ = Activation::kSiluGated;
-  std::vector<float> rope_cos_sin_;  // position_kind "rope" only
+  std::vector<float> rope_cos_sin_;  // position_kind "rope" only (rope.h's table)
+  bool is_longrope_ = false;
+  int64_t long_rope_row_offset_ = 0;  // first row of the long-factor table
+  std::vector<int32_t> rope_positions_;
+  std::vector<int64_t> layer_windows_;  // per layer: AttentionBatch::sliding_window
 
   // Activation scratch, grown on demand and reused across steps.
   std::vector<float> hidden_, normed_, qkv_, attn_out_, proj_out_, mlp_in_, mlp_act_;

@@ -16,6 +16,10 @@ struct ForwardBatch {
   std::vector<int32_t> slot_mapping;  // num_tokens, block_id * block_size + offset
   std::vector<int32_t> query_start;   // num_seqs + 1
   std::vector<int32_t> context_lens;  // num_seqs, tokens in cache after this step
+  // num_seqs prompt lengths, or empty (then context_lens stands in). LongRoPE picks its
+  // factors by max(prompt length, context length), so a chunked prefill of a long prompt
+  // uses the same table for every chunk.
+  std::vector<int32_t> prompt_lens;
   std::vector<int32_t> block_tables;  // num_seqs * max_blocks_per_seq, padded with 0
   int64_t max_blocks_per_seq = 0;
   std::vector<int32_t> logits_rows;  // rows to compute logits for, in output order

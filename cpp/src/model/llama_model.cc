@@ -1,4 +1,4 @@
-// Llama-family loader (Llama, Mistral without sliding window, SmolLM, Qwen2, Qwen3):
+// Llama-family loader (Llama, Mistral and Qwen2 with or without sliding window, SmolLM, Qwen3):
 // RMSNorm pre-norm blocks, GQA attention with RoPE (optional q/k/v bias: Qwen2; optional
 // per-head q/k RMSNorm: Qwen3), SwiGLU MLP, final RMSNorm, LM head tied or not.
 // q/k/v are packed as one GEMM matrix and gate/up as another.

@@ -1,6 +1,7 @@
 // The one interface the engine runs a model through, and the factory that picks the
 // architecture. Every architecture is a DecoderModel (decoder.h) assembled from shared blocks
-// by a small loader per architecture (llama_model.cc, gpt2_model.cc, opt_model.cc).
+// by a small loader per architecture (llama_model.cc, gpt2_model.cc, opt_model.cc,
+// phi3_model.cc).
 #pragma once
 
 #include <cstdint>

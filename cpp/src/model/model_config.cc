@@ -28,12 +28,30 @@ void require_one_of(const std::string& value, const char* name,
                               "' is not supported (supported: " + names + ")");
 }
 
+void check_longrope(const RopeScaling& scaling, int64_t rotary_dim) {
+  const size_t num_freqs = static_cast<size_t>(rotary_dim / 2);
+  for (const auto* factors : {&scaling.short_factor, &scaling.long_factor}) {
+    if (factors->size() != num_freqs) {
+      throw std::invalid_argument("model config: longrope short_factor and long_factor need " +
+                                  std::to_string(num_freqs) + " values (rotary_dim / 2), got " +
+                                  std::to_string(factors->size()));
+    }
+    for (double f : *factors) {
+      if (!(f > 0)) throw std::invalid_argument("model config: longrope factors must be > 0");
+    }
+  }
+  require_positive(scaling.original_max_position_embeddings, "original_max_position_embeddings");
+  if (scaling.attention_factor < 0) {
+    throw std::invalid_argument("model config: longrope attention_factor must be >= 0");
+  }
+}
+
 }  // namespace
 
 const std::vector<std::string>& ModelConfig::supported_architectures() {
-  static const std::vector<std::string> kArchitectures = {"LlamaForCausalLM", "MistralForCausalLM",
-                                                          "Qwen2ForCausalLM", "Qwen3ForCausalLM",
-                                                          "GPT2LMHeadModel",  "OPTForCausalLM"};
+  static const std::vector<std::string> kArchitectures = {
+      "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
+      "GPT2LMHeadModel",  "OPTForCausalLM",     "Phi3ForCausalLM"};
   return kArchitectures;
 }
 
@@ -75,17 +93,34 @@ void ModelConfig::finalize() {
   if (word_embed_proj_dim == 0) word_embed_proj_dim = hidden_size;
   require_positive(word_embed_proj_dim, "word_embed_proj_dim");
   require_positive(max_position_embeddings, "max_position_embeddings");
+  if (sliding_window < 0) {
+    throw std::invalid_argument("model config: sliding_window must be >= 0, got " +
+                                std::to_string(sliding_window));
+  }
+  for (int32_t layer : full_attention_layers) {
+    if (layer < 0 || layer >= num_layers) {
+      throw std::invalid_argument("model config: full_attention_layers holds layer " +
+                                  std::to_string(layer) + ", not in [0, num_hidden_layers)");
+    }
+  }
   if (position_kind == "learned") return;  // the RoPE fields are unused
   if (head_dim % 2 != 0) throw std::invalid_argument("model config: head_dim must be even");
+  if (rotary_dim == 0) rotary_dim = head_dim;
+  if (rotary_dim < 0 || rotary_dim > head_dim || rotary_dim % 2 != 0) {
+    throw std::invalid_argument("model config: rotary_dim must be even and in (0, head_dim], got " +
+                                std::to_string(rotary_dim));
+  }
   if (!(rope_theta > 0)) throw std::invalid_argument("model config: rope_theta must be > 0");
   const std::string& type = rope_scaling.type;
-  if (type != "default" && type != "linear" && type != "llama3") {
-    throw std::invalid_argument("model config: rope_scaling type '" + type +
-                                "' is not supported (supported: default, linear, llama3)");
+  if (type != "default" && type != "linear" && type != "llama3" && type != "longrope") {
+    throw std::invalid_argument(
+        "model config: rope_scaling type '" + type +
+        "' is not supported (supported: default, linear, llama3, longrope)");
   }
-  if ((type == "linear" || type == "llama3") && !(rope_scaling.factor > 0)) {
+  if (type != "default" && !(rope_scaling.factor > 0)) {
     throw std::invalid_argument("model config: rope_scaling factor must be > 0");
   }
+  if (type == "longrope") check_longrope(rope_scaling, rotary_dim);
 }
 
 ModelConfig load_gguf_model_config(const std::string& path) {

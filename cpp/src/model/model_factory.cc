@@ -14,6 +14,7 @@ std::unique_ptr<Model> create_model(const ModelConfig& config, const Checkpoint&
   }
   if (arch == "GPT2LMHeadModel") return load_gpt2_model(config, checkpoint, max_positions);
   if (arch == "OPTForCausalLM") return load_opt_model(config, checkpoint, max_positions);
+  if (arch == "Phi3ForCausalLM") return load_phi3_model(config, checkpoint, max_positions);
   throw std::invalid_argument("no model loader for architecture '" + arch + "'");
 }
 

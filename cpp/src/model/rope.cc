@@ -4,7 +4,8 @@
 
 namespace cadence {
 
-std::vector<float> rope_inverse_frequencies(const ModelConfig& config, int64_t rot_dim) {
+std::vector<float> rope_inverse_frequencies(const ModelConfig& config, int64_t rot_dim,
+                                            bool long_factors) {
   const int64_t half = rot_dim / 2;
   std::vector<float> inv_freq(static_cast<size_t>(half));
   const float base = static_cast<float>(config.rope_theta);
@@ -14,7 +15,14 @@ std::vector<float> rope_inverse_frequencies(const ModelConfig& config, int64_t r
   }
   const RopeScaling& scaling = config.rope_scaling;
   const float factor = static_cast<float>(scaling.factor);
-  if (scaling.type == "linear") {
+  if (scaling.type == "longrope") {
+    // HF: 1 / (ext_factor[i] * base^(2i / dim)), all in fp32.
+    const std::vector<double>& ext = long_factors ? scaling.long_factor : scaling.short_factor;
+    for (int64_t i = 0; i < half; ++i) {
+      const float exponent = static_cast<float>(2 * i) / static_cast<float>(rot_dim);
+      inv_freq[i] = 1.0f / (static_cast<float>(ext[i]) * std::pow(base, exponent));
+    }
+  } else if (scaling.type == "linear") {
     for (float& f : inv_freq) f /= factor;
   } else if (scaling.type == "llama3") {
     // Long wavelengths are slowed by `factor`, short ones kept, the band between blended.
@@ -38,17 +46,50 @@ std::vector<float> rope_inverse_frequencies(const ModelConfig& config, int64_t r
   return inv_freq;
 }
 
-std::vector<float> rope_cos_sin_table(const ModelConfig& config, int64_t rot_dim,
-                                      int64_t num_positions) {
-  const std::vector<float> inv_freq = rope_inverse_frequencies(config, rot_dim);
+double rope_attention_factor(const RopeScaling& scaling) {
+  if (scaling.type != "longrope") return 1.0;
+  if (scaling.attention_factor > 0) return scaling.attention_factor;
+  if (scaling.factor <= 1.0) return 1.0;
+  return std::sqrt(1.0 + std::log(scaling.factor) / std::log(static_cast<double>(
+                                                        scaling.original_max_position_embeddings)));
+}
+
+int64_t rope_table_rows(const ModelConfig& config, int64_t num_positions) {
+  return config.rope_scaling.type == "longrope" ? 2 * num_positions : num_positions;
+}
+
+namespace {
+
+// Appends rows [0, num_positions) of one table (see rope_cos_sin_table).
+void append_table(const std::vector<float>& inv_freq, int64_t rot_dim, int64_t num_positions,
+                  float scale, std::vector<float>& table) {
   const int64_t half = rot_dim / 2;
-  std::vector<float> table(static_cast<size_t>(num_positions * rot_dim));
+  const size_t start = table.size();
+  table.resize(start + static_cast<size_t>(num_positions * rot_dim));
+  float* rows = table.data() + start;
   for (int64_t p = 0; p < num_positions; ++p) {
     for (int64_t i = 0; i < half; ++i) {
       const float angle = static_cast<float>(p) * inv_freq[i];  // fp32 product, as HF
-      table[p * rot_dim + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
-      table[p * rot_dim + half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+      const float c = static_cast<float>(std::cos(static_cast<double>(angle)));
+      const float s = static_cast<float>(std::sin(static_cast<double>(angle)));
+      rows[p * rot_dim + i] = c * scale;  // HF: emb.cos() * attention_scaling, in fp32
+      rows[p * rot_dim + half + i] = s * scale;
     }
+  }
+}
+
+}  // namespace
+
+std::vector<float> rope_cos_sin_table(const ModelConfig& config, int64_t rot_dim,
+                                      int64_t num_positions) {
+  const float scale = static_cast<float>(rope_attention_factor(config.rope_scaling));
+  std::vector<float> table;
+  table.reserve(static_cast<size_t>(rope_table_rows(config, num_positions) * rot_dim));
+  append_table(rope_inverse_frequencies(config, rot_dim, false), rot_dim, num_positions, scale,
+               table);
+  if (config.rope_scaling.type == "longrope") {
+    append_table(rope_inverse_frequencies(config, rot_dim, true), rot_dim, num_positions, scale,
+                 table);
   }
   return table;
 }

@@ -31,7 +31,9 @@ std::vector<Request*> Scheduler::fork_siblings(Request* leader) {
   siblings.swap(leader->siblings_awaiting_fork);
   for (Request* sibling : siblings) {
     sibling->block_table = leader->block_table;
-    for (int32_t block : sibling->block_table) pool_.add_ref(block);
+    for (int32_t block : sibling->block_table) {
+      if (block != kFreedBlock) pool_.add_ref(block);
+    }
     sibling->num_computed_tokens = leader->num_computed_tokens;
     sibling->state = RequestState::kRunning;
     running_.push_back(sibling);
@@ -64,6 +66,29 @@ void Scheduler::allocate_for(Request& request, int64_t num_new, SchedulerOutput&
   const int64_t num_more = blocks_for_tokens(request.num_computed_tokens + num_new) -
                            static_cast<int64_t>(request.block_table.size());
   if (num_more > 0) pool_.allocate(num_more, request.block_table);
+}
+
+void Scheduler::release_blocks(Request& request) {
+  std::vector<int32_t> held;
+  for (int32_t block : request.block_table) {
+    if (block != kFreedBlock) held.push_back(block);
+  }
+  pool_.release(held);
+  request.block_table.clear();
+}
+
+void Scheduler::free_blocks_outside_window(Request& request) {
+  if (config_.sliding_window <= 0) return;
+  // The next token sits at position num_computed_tokens and sees keys from first_key on.
+  const int64_t first_key = request.num_computed_tokens - config_.sliding_window + 1;
+  const int64_t num_outside = std::max<int64_t>(0, first_key) / config_.block_size;
+  for (int64_t b = 0; b < num_outside && b < static_cast<int64_t>(request.block_table.size());
+       ++b) {
+    int32_t& block = request.block_table[b];
+    if (block == kFreedBlock) continue;
+    pool_.release({block});
+    block = kFreedBlock;
+  }
 }
 
 void Scheduler::remove_from_queues(Request* request) {
@@ -102,8 +127,7 @@ bool Scheduler::abort_sequence(const std::string& request_id, int32_t sequence_i
 
 void Scheduler::finish_request(Request* request) {
   remove_from_queues(request);
-  pool_.release(request->block_table);
-  request->block_table.clear();
+  release_blocks(*request);
   request->state = RequestState::kFinished;
   requests_.erase(request->key);
 }
@@ -116,8 +140,7 @@ void Scheduler::preempt(Request* request, SchedulerOutput& output) {
     return;
   }
   running_.erase(std::remove(running_.begin(), running_.end(), request), running_.end());
-  pool_.release(request->block_table);
-  request->block_table.clear();
+  release_blocks(*request);
   request->num_computed_tokens = 0;
   request->state = RequestState::kWaiting;
   waiting_.push_front(request);
@@ -160,8 +183,7 @@ void Scheduler::restart_beam_search(const std::string& request_id) {
     Request* request = owned.get();
     if (request->id != request_id) continue;
     running_.erase(std::remove(running_.begin(), running_.end(), request), running_.end());
-    pool_.release(request->block_table);
-    request->block_table.clear();
+    release_blocks(*request);
     request->num_computed_tokens = 0;
     request->output_token_ids.clear();
     request->output_counts.clear();
@@ -199,14 +221,16 @@ void Scheduler::move_beams(const std::string& request_id, const std::vector<int3
   for (size_t s = 0; s < width; ++s) {  // references first, so no shared block hits zero
     const int32_t p = parent[s];
     if (p < 0 || p == static_cast<int32_t>(s)) continue;
-    for (int32_t block : parents[p].block_table) pool_.add_ref(block);
+    for (int32_t block : parents[p].block_table) {
+      if (block != kFreedBlock) pool_.add_ref(block);
+    }
   }
   for (size_t s = 0; s < width; ++s) {
     const int32_t p = parent[s];
     if (p < 0 || p == static_cast<int32_t>(s)) continue;
     Request& slot = *slots[s];
     const Snapshot& source = parents[p];
-    pool_.release(slot.block_table);
+    release_blocks(slot);
     slot.block_table = source.block_table;
     slot.output_token_ids = source.output_token_ids;
     slot.output_counts = source.output_counts;
@@ -289,6 +313,7 @@ SchedulerOutput Scheduler::schedule() {
 void Scheduler::on_step_done(const SchedulerOutput& output) {
   for (const ScheduledRequest& item : output.scheduled) {
     item.request->num_computed_tokens += item.num_new_tokens;
+    free_blocks_outside_window(*item.request);
   }
 }
 
@@ -303,7 +328,19 @@ void Scheduler::check_invariants() const {
         throw std::logic_error("sequence " + key + " holds blocks before its fork");
       }
     }
-    for (int32_t block : request->block_table) ++references[block];
+    for (int32_t block : request->block_table) {
+      if (block != kFreedBlock) ++references[block];
+    }
+    // Freed entries only with a window, and only for blocks the next token does not see.
+    const int64_t first_key = request->num_computed_tokens - config_.sliding_window + 1;
+    for (size_t b = 0; b < request->block_table.size(); ++b) {
+      if (request->block_table[b] == kFreedBlock &&
+          (config_.sliding_window <= 0 ||
+           static_cast<int64_t>(b + 1) * config_.block_size > first_key)) {
+        throw std::logic_error("sequence " + key + " freed block " + std::to_string(b) +
+                               " that its sliding window still sees");
+      }
+    }
   }
   for (const Request* request : running_) {
     if (request->state != RequestState::kRunning) {

@@ -8,6 +8,11 @@
 // reset, put back at the head of the waiting queue) until it can — possibly the request
 // itself, which then waits. Admission never preempts.
 //
+// Sliding window W (SchedulerConfig::sliding_window, set when every layer of the model attends
+// only to its W newest positions): after each step, blocks whose tokens all lie before the
+// window of the request's next token (position num_computed_tokens - W + 1) are released and
+// their block-table entries become kFreedBlock; attention never reads them again.
+//
 // Beam search: a request's beams sit next to each other in the running queue and are
 // scheduled and preempted as one unit; a preempted beam search frees all its blocks and
 // restarts from its prompt (its search is deterministic, so the result is the same). A
@@ -31,7 +36,11 @@ struct SchedulerConfig {
   int64_t max_num_seqs = 256;             // running requests at once, >= 1
   int64_t max_num_batched_tokens = 2048;  // tokens computed per step, >= 1
   int64_t block_size = 16;                // tokens per block, >= 1
+  int64_t sliding_window = 0;             // > 0: free blocks outside it (see above); 0: keep
 };
+
+// A block-table entry whose block was released because it fell outside the sliding window.
+constexpr int32_t kFreedBlock = -1;
 
 struct ScheduledRequest {
   Request* request = nullptr;
@@ -108,6 +117,10 @@ class Scheduler {
   // block that several of them share and write into once per copy actually made.
   int64_t blocks_needed_for_unit(size_t first, const std::vector<int64_t>& num_new) const;
   void remove_from_queues(Request* request);
+  // Releases the request's blocks (skipping kFreedBlock entries) and clears its table.
+  void release_blocks(Request& request);
+  // Sliding window: releases the blocks the request's next token no longer sees.
+  void free_blocks_outside_window(Request& request);
   // Blocks `request` needs to compute num_new more tokens, including a private copy of a
   // shared block it would write into.
   int64_t blocks_needed(const Request& request, int64_t num_new) const;

@@ -143,6 +143,12 @@ void rope_rows(float* x, int64_t num_heads, int64_t head_dim, int64_t rot_dim, i
 
 // total <- merge(total, part) for states laid out as in simd::merge_state.
 void merge_state(float* total, const float* part, int64_t head_dim) {
+  // A side that saw no key (sliding window) contributes nothing: exact no-op / exact copy.
+  if (part[head_dim] == -INFINITY) return;
+  if (total[head_dim] == -INFINITY) {
+    for (int64_t i = 0; i < head_dim + 2; ++i) total[i] = part[i];
+    return;
+  }
   const float new_max = std::fmax(total[head_dim], part[head_dim]);
   const float a = std::exp(total[head_dim] - new_max), b = std::exp(part[head_dim] - new_max);
   for (int64_t d = 0; d < head_dim; ++d) total[d] = total[d] * a + part[d] * b;
@@ -165,7 +171,8 @@ void attention_merge(const float* states, int64_t num_states, int64_t head_dim, 
   finalize_state(scratch, head_dim, out);
 }
 
-// Same key chunks and partitions as simd::attention_item (kernel_table.h), one pair at a time.
+// Same key chunks and partitions as simd::attention_item (kernel_table.h), one pair at a time;
+// with a sliding window, a pair reads only the keys of its window.
 template <bool kFma>
 void attention_item_impl(const AttentionArgs& args, const AttentionItem& item, float* scratch) {
   const PagedKvCache& cache = *args.cache;
@@ -188,6 +195,9 @@ void attention_item_impl(const AttentionArgs& args, const AttentionItem& item, f
   int64_t pair = 0;
   for (int64_t row = item.row_begin; row < item.row_end; ++row) {
     const int64_t pos = row + row_offset;
+    // The row's first visible key: pos - window + 1 with a sliding window, else 0.
+    const int64_t window = batch.sliding_window;
+    const int64_t lo = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
     for (int64_t head = item.head_begin; head < item.head_end; ++head, ++pair) {
       const float* q = args.q + row * args.ld_q + head * head_dim;
       for (int64_t d = 0; d < head_dim; ++d) total[d] = 0.0f;
@@ -206,8 +216,10 @@ void attention_item_impl(const AttentionArgs& args, const AttentionItem& item, f
         const int64_t t_end = std::min(t_begin + kAttentionPartitionKeys, pos + 1);
         for (int64_t t0 = t_begin; t0 < t_end; t0 += kAttentionKeyChunk) {
           const int64_t len = std::min(t_end - t0, kAttentionKeyChunk);
+          if (t0 + len <= lo) continue;  // wholly before the window
+          const int64_t j0 = std::max<int64_t>(0, lo - t0);
           float chunk_max = -INFINITY;
-          for (int64_t j = 0; j < len; ++j) {
+          for (int64_t j = j0; j < len; ++j) {
             const float* k = key_row(cache.k_cache, t0 + j);
             float dot = 0.0f;
             for (int64_t d = 0; d < head_dim; ++d) dot = madd<kFma>(q[d], k[d], dot);
@@ -217,7 +229,7 @@ void attention_item_impl(const AttentionArgs& args, const AttentionItem& item, f
           const float new_max = std::fmax(run_max, chunk_max);
           const float alpha = std::exp(run_max - new_max);
           float sum = 0.0f;
-          for (int64_t j = 0; j < len; ++j) {
+          for (int64_t j = j0; j < len; ++j) {
             scores[j] = std::exp(scores[j] - new_max);
             sum += scores[j];
           }
@@ -225,7 +237,7 @@ void attention_item_impl(const AttentionArgs& args, const AttentionItem& item, f
           run_sum = run_sum * alpha + sum;
           for (int64_t d = 0; d < head_dim; ++d) {
             float a = acc[d] * alpha;
-            for (int64_t j = 0; j < len; ++j) {
+            for (int64_t j = j0; j < len; ++j) {
               a = madd<kFma>(scores[j], key_row(cache.v_cache, t0 + j)[d], a);
             }
             acc[d] = a;

@@ -45,6 +45,11 @@ int64_t split_partitions(const AttentionBatch& batch, int64_t s, const Attention
   return parts > 1 ? parts : 0;
 }
 
+// The first key position a row at `pos` sees (sliding window W > 0: pos - W + 1).
+int64_t first_key(int64_t pos, int64_t window) {
+  return window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+}
+
 // Calls fn(item, cost) for every attention work item, in a fixed order: sequence, kv head,
 // head chunk, then row chunk (or partition, for a split decode row). cost ~ keys x heads, for
 // load balancing. Split rows' states are laid out in sequence order, then head, then
@@ -81,8 +86,12 @@ void for_each_attention_item(const AttentionBatch& batch, int64_t num_heads, int
               item.partial_states =
                   plan.partials + partial_offset + (h0 * parts + part) * state_floats;
             }
-            const int64_t num_keys = std::min(
-                kAttentionPartitionKeys, batch.context_lens[s] - part * kAttentionPartitionKeys);
+            const int64_t key_begin =
+                std::max(part * kAttentionPartitionKeys,
+                         first_key(batch.context_lens[s] - 1, batch.sliding_window));
+            const int64_t num_keys = std::max<int64_t>(
+                0, std::min((part + 1) * kAttentionPartitionKeys, int64_t{batch.context_lens[s]}) -
+                       key_begin);
             fn(item, (num_keys + 16) * (h1 - h0));
           }
           continue;
@@ -90,7 +99,10 @@ void for_each_attention_item(const AttentionBatch& batch, int64_t num_heads, int
         for (int64_t r0 = q_begin; r0 < q_end; r0 += rows_per_item) {
           const int64_t r1 = std::min(q_end, r0 + rows_per_item);
           int64_t num_keys = 0;
-          for (int64_t r = r0; r < r1; ++r) num_keys += std::max<int64_t>(0, r + row_offset + 1);
+          for (int64_t r = r0; r < r1; ++r) {
+            const int64_t pos = r + row_offset;
+            num_keys += std::max<int64_t>(0, pos + 1 - first_key(pos, batch.sliding_window));
+          }
           item.row_begin = r0;
           item.row_end = r1;
           fn(item, (num_keys + 16) * (h1 - h0));

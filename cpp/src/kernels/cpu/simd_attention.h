@@ -13,6 +13,13 @@
 // are merged in ascending order, so one long decode row can be spread over threads.
 // Every pair runs the same instruction sequence whatever else shares its item, and chunk and
 // partition boundaries are fixed positions, so a row's output does not depend on the batch.
+//
+// Sliding window W: a row at position pos sees keys [lo, pos], lo = pos - W + 1. Chunks and
+// partitions wholly outside every row's window are skipped; in a chunk that starts before a
+// row's lo, the row's scores of the keys before lo are set to -inf (p = 0) and its P.V starts
+// at lo. Keys before the first visible key of the chunk's first row are never read (their
+// slots compute a repeat of that key, then are masked). A state that saw no key merges as a
+// no-op (merge_state), so skipped partitions cannot change a row's bits.
 #pragma once
 
 #include <cstdint>
@@ -214,6 +221,12 @@ void merge_state(float* total, const float* part, int64_t head_dim) {
   using Reg = typename V::Reg;
   constexpr int kW = V::kWidth;
   const float max_t = total[head_dim], max_p = part[head_dim];
+  // A side that saw no key (sliding window) contributes nothing: exact no-op / exact copy.
+  if (max_p == -__builtin_inff()) return;
+  if (max_t == -__builtin_inff()) {
+    for (int64_t i = 0; i < head_dim + 2; ++i) total[i] = part[i];
+    return;
+  }
   const float new_max = max_t > max_p ? max_t : max_p;
   float lanes[kW] = {};
   lanes[0] = max_t - new_max;
@@ -275,6 +288,12 @@ void attention_item(const AttentionArgs& args, const AttentionItem& item, float*
   const int64_t num_pairs = (item.row_end - item.row_begin) * heads;
   // Position of query row r is context_len - (q_end - r).
   const int64_t row_offset = context_len - q_end;
+  const int64_t window = batch.sliding_window;
+  // The first key position row r sees.
+  auto first_key = [&](int64_t row) -> int64_t {
+    const int64_t lo = row + row_offset - window + 1;
+    return window > 0 && lo > 0 ? lo : 0;
+  };
 
   float* total = scratch;                           // [num_pairs][state_floats]
   float* work = total + num_pairs * state_floats;   // [num_pairs][state_floats]
@@ -294,9 +313,13 @@ void attention_item(const AttentionArgs& args, const AttentionItem& item, float*
   const int64_t num_partitions = last_pos < 0 ? 0 : last_pos / kAttentionPartitionKeys + 1;
   const int64_t part_end =
       item.partition_end < num_partitions ? item.partition_end : num_partitions;
+  // Partitions before the item's first row's window hold no key any row sees.
+  const int64_t window_part = first_key(item.row_begin) / kAttentionPartitionKeys;
+  const int64_t part_begin =
+      item.partition_begin > window_part ? item.partition_begin : window_part;
   const float* k_rows[kAttentionKeyChunk];
   const float* v_rows[kAttentionKeyChunk];
-  for (int64_t part = item.partition_begin; part < part_end; ++part) {
+  for (int64_t part = part_begin; part < part_end; ++part) {
     const int64_t t_begin = part * kAttentionPartitionKeys;
     const int64_t t_end = t_begin + kAttentionPartitionKeys < last_pos + 1
                               ? t_begin + kAttentionPartitionKeys
@@ -306,7 +329,7 @@ void attention_item(const AttentionArgs& args, const AttentionItem& item, float*
         t_begin - row_offset > item.row_begin ? t_begin - row_offset : item.row_begin;
     const int64_t part_first_pair = (part_first_row - item.row_begin) * heads;
     // The first partition accumulates into the total directly; later ones start fresh.
-    const bool is_first = part == item.partition_begin;
+    const bool is_first = part == part_begin;
     float* states = is_first ? total : work;
     if (!is_first) {
       for (int64_t p = part_first_pair; p < num_pairs; ++p) {
@@ -318,8 +341,18 @@ void attention_item(const AttentionArgs& args, const AttentionItem& item, float*
     }
     for (int64_t t0 = t_begin; t0 < t_end; t0 += kAttentionKeyChunk) {
       const int64_t len = t_end - t0 < kAttentionKeyChunk ? t_end - t0 : kAttentionKeyChunk;
-      // Gather the chunk's key / value rows from the cache blocks that hold them.
-      for (int64_t j = 0; j < len;) {
+      // Rows that see a key of the chunk: position >= t0 (row >= t0 - row_offset) and, with a
+      // window, first_key(row) < t0 + len (row < t0 + len + window - 1 - row_offset).
+      const int64_t first_row = t0 - row_offset > item.row_begin ? t0 - row_offset : item.row_begin;
+      int64_t end_row = item.row_end;
+      if (window > 0 && t0 + len + window - 1 - row_offset < end_row) {
+        end_row = t0 + len + window - 1 - row_offset;
+      }
+      if (end_row <= first_row) continue;
+      // Gather the chunk's key / value rows from the cache blocks that hold them, from the
+      // first key any of those rows sees; slots before it repeat that key (masked below).
+      const int64_t key_begin = first_key(first_row) > t0 ? first_key(first_row) - t0 : 0;
+      for (int64_t j = key_begin; j < len;) {
         const int64_t t = t0 + j;
         const int64_t offset = t % block_size;
         const int64_t block_id = block_table[t / block_size];
@@ -329,17 +362,22 @@ void attention_item(const AttentionArgs& args, const AttentionItem& item, float*
           v_rows[j] = cache.v_cache + (base + o) * head_dim;
         }
       }
-      // Rows whose position is >= t0: row >= t0 - row_offset.
-      const int64_t first_row = t0 - row_offset > item.row_begin ? t0 - row_offset : item.row_begin;
+      for (int64_t j = 0; j < key_begin; ++j) {
+        k_rows[j] = k_rows[key_begin];
+        v_rows[j] = v_rows[key_begin];
+      }
       const int64_t p_first = (first_row - item.row_begin) * heads;
-      const int64_t p_tile =
-          num_pairs - p_first < kPairsPerTile ? num_pairs - p_first : kPairsPerTile;
+      const int64_t p_end = (end_row - item.row_begin) * heads;
+      const int64_t p_tile = p_end - p_first < kPairsPerTile ? p_end - p_first : kPairsPerTile;
       dot_rows_dispatch<V, kPairsPerTile>(static_cast<int>(p_tile), q_pairs, k_rows, len, head_dim,
-                                          args.scale, scores, p_first, num_pairs);
+                                          args.scale, scores, p_first, p_end);
       // Pairs of one row see the same keys; their P.V runs together (shared V loads).
-      for (int64_t p = p_first; p < num_pairs;) {
-        const int64_t pos = row_offset + item.row_begin + p / heads;
+      for (int64_t p = p_first; p < p_end;) {
+        const int64_t row = item.row_begin + p / heads;
+        const int64_t pos = row_offset + row;
         const int64_t visible = pos + 1 - t0 < len ? pos + 1 - t0 : len;
+        // Slots [0, masked) are keys before the row's window.
+        const int64_t masked = first_key(row) > t0 ? first_key(row) - t0 : 0;
         const int64_t left_in_row = heads - p % heads;
         const int np = static_cast<int>(left_in_row < kPairsPerTile ? left_in_row : kPairsPerTile);
         float* acc_ptrs[kPairsPerTile];
@@ -348,11 +386,13 @@ void attention_item(const AttentionArgs& args, const AttentionItem& item, float*
         for (int i = 0; i < np; ++i) {
           float* state = states + (p + i) * state_floats;
           float* s = scores + (p + i) * kAttentionKeyChunk;
+          for (int64_t j = 0; j < masked; ++j) s[j] = -__builtin_inff();
           alphas[i] = softmax_step<V>(s, visible, state + head_dim, state + head_dim + 1);
           acc_ptrs[i] = state;
-          p_ptrs[i] = s;
+          p_ptrs[i] = s + masked;
         }
-        pv_dispatch<V, kPairsPerTile>(np, acc_ptrs, p_ptrs, alphas, v_rows, head_dim, visible);
+        pv_dispatch<V, kPairsPerTile>(np, acc_ptrs, p_ptrs, alphas, v_rows + masked, head_dim,
+                                      visible - masked);
         p += np;
       }
     }
