@@ -117,15 +117,12 @@ class LLM:
         self._default_sampling_params, from_config = resolve_default_sampling_params(
             generation_config, override_generation_config, source.path, source.is_gguf
         )
-        # window_cap: a sliding window this _core cannot honour (None when it masks it).
-        model_config, window_cap = load_model_config(source)
+        model_config = load_model_config(source)
         limit = model_config.max_position_embeddings
-        if window_cap is not None and window_cap < limit:
-            limit = window_cap  # within the window, full attention is exact
         if max_model_len is not None and max_model_len > limit:
-            reason = "sliding window" if limit == window_cap else "max_position_embeddings"
             raise ValueError(
-                f"max_model_len must be <= {limit} (the model's {reason}), got {max_model_len}"
+                f"max_model_len must be <= {limit} (the model's max_position_embeddings), "
+                f"got {max_model_len}"
             )
 
         config = _core.EngineConfig()

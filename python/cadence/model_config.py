@@ -11,9 +11,6 @@ from cadence import _core
 from cadence.model_source import ModelSource
 
 SUPPORTED_ARCHITECTURES = tuple(_core.ModelConfig.supported_architectures())
-# Whether this _core's attention honours sliding windows (older builds cap the context at the
-# window instead).
-_HONOURS_SLIDING_WINDOW = hasattr(_core.ModelConfig(), "sliding_window")
 
 
 def _as_id_list(value: Any) -> list[int]:
@@ -223,11 +220,9 @@ _FILLERS = {
 }
 
 
-def hf_model_config(source: ModelSource) -> tuple[_core.ModelConfig, int | None]:
-    """(ModelConfig, context cap or None) of an HF directory: the cap is the sliding window
-    when this _core cannot honour it in attention (within the window full attention is
-    exact). Options that would change the math but are not implemented raise ValueError
-    naming the option."""
+def hf_model_config(source: ModelSource) -> _core.ModelConfig:
+    """The ModelConfig of an HF directory. Options that would change the math but are not
+    implemented raise ValueError naming the option."""
     from transformers import AutoConfig
 
     try:
@@ -255,20 +250,18 @@ def hf_model_config(source: ModelSource) -> tuple[_core.ModelConfig, int | None]
             eos.append(token_id)
     config.eos_token_ids = eos
     window, full_attention_layers = sliding_window_of(hf_config, source.name)
-    window_cap = window
-    if window is not None and _HONOURS_SLIDING_WINDOW:
+    if window is not None:
         config.sliding_window = window
         config.full_attention_layers = full_attention_layers
-        window_cap = None
     config.finalize()
-    return config, window_cap
+    return config
 
 
-def load_model_config(source: ModelSource) -> tuple[_core.ModelConfig, int | None]:
-    """(ModelConfig, context cap from an unhonoured sliding window, or None) for any source."""
+def load_model_config(source: ModelSource) -> _core.ModelConfig:
+    """The ModelConfig of any source (GGUF file or HF directory)."""
     if source.is_gguf:
         try:
-            return _core.load_gguf_model_config(source.path), None
+            return _core.load_gguf_model_config(source.path)
         except (RuntimeError, ValueError) as error:
             raise ValueError(f"cannot load GGUF model {source.name}: {error}") from error
     return hf_model_config(source)

@@ -216,7 +216,7 @@ def tiny(tiny_models: dict[str, TinyModel]):
     from cadence.model_source import resolve_model
 
     model = tiny_models["llama_gqa"]
-    model_config = load_model_config(resolve_model(model.path))[0]
+    model_config = load_model_config(resolve_model(model.path))
     return model, make_engine(model.path, model_config=model_config)
 
 
