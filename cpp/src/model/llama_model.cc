@@ -64,11 +64,7 @@ std::unique_ptr<Model> load_llama_family_model(const ModelConfig& config,
     w.layers.push_back(std::move(layer));
   }
   w.final_norm = loader.norm("model.norm.weight", "", hidden);
-  if (config.tie_word_embeddings || !checkpoint.has("lm_head.weight")) {
-    w.lm_head = loader.pack(w.token_embedding, config.vocab_size, hidden);
-  } else {
-    w.lm_head = loader.linear({{"lm_head.weight", config.vocab_size}}, hidden);
-  }
+  w.lm_head = loader.lm_head(config, w.token_embedding, hidden);
   w.weight_bytes = loader.weight_bytes();
   return std::make_unique<DecoderModel>(config, std::move(w), max_positions);
 }

@@ -72,11 +72,7 @@ std::unique_ptr<Model> load_opt_model(const ModelConfig& config, const Checkpoin
     w.final_norm =
         loader.norm(root + "final_layer_norm.weight", root + "final_layer_norm.bias", hidden);
   }
-  if (config.tie_word_embeddings || !checkpoint.has("lm_head.weight")) {
-    w.lm_head = loader.pack(w.token_embedding, config.vocab_size, embed_dim);
-  } else {
-    w.lm_head = loader.linear({{"lm_head.weight", config.vocab_size}}, embed_dim);
-  }
+  w.lm_head = loader.lm_head(config, w.token_embedding, embed_dim);
   w.weight_bytes = loader.weight_bytes();
   return std::make_unique<DecoderModel>(config, std::move(w), max_positions);
 }

@@ -62,6 +62,14 @@ Linear WeightLoader::pack(const std::vector<float>& matrix, int64_t rows, int64_
   return linear;
 }
 
+Linear WeightLoader::lm_head(const ModelConfig& config, const std::vector<float>& token_embedding,
+                             int64_t in_dim) {
+  if (config.tie_word_embeddings || !checkpoint_.has("lm_head.weight")) {
+    return pack(token_embedding, config.vocab_size, in_dim);
+  }
+  return linear({{"lm_head.weight", config.vocab_size}}, in_dim);
+}
+
 Norm WeightLoader::norm(const std::string& weight_name, const std::string& bias_name,
                         int64_t size) {
   Norm norm;

@@ -42,6 +42,10 @@ class WeightLoader {
                 const std::string& bias_name);
   // Packs an [rows, cols] fp32 matrix already in memory (a tied LM head).
   Linear pack(const std::vector<float>& matrix, int64_t rows, int64_t cols);
+  // The LM head [vocab_size, in_dim]: `lm_head.weight`, or the token embedding when the
+  // config ties them or the checkpoint has no head.
+  Linear lm_head(const ModelConfig& config, const std::vector<float>& token_embedding,
+                 int64_t in_dim);
 
   // RMSNorm (`bias_name` empty) or LayerNorm weights of `size` floats.
   Norm norm(const std::string& weight_name, const std::string& bias_name, int64_t size);
