@@ -1,12 +1,16 @@
 // Micro-benchmark of the CPU kernels: GEMM GFLOPS (M >= 2) or weight GB/s (M = 1, weights
-// rotated over enough copies to defeat the last-level cache) on SmolLM2-135M shapes, and
-// paged attention for decode and prefill.
+// rotated over enough copies to defeat the last-level cache) on SmolLM2-135M shapes, for each
+// weight storage type (fp32, bf16, fp16) with its speed relative to fp32, and paged attention
+// for decode and prefill.
 //
 //   bench_kernels [--isa=scalar|avx2|avx512] [--threads=1,2] [--m=1,32,512] [--quick]
-//                 [--shape=NxK] [--no-attention] [--no-gemm] [--cpu-time]
+//                 [--shape=NxK[,NxK...]] [--types=f32,bf16,f16] [--no-attention] [--no-gemm]
+//                 [--cpu-time]
 //
 // Timing: each case repeats until it has run >= 0.2 s (>= 2 calls after a warm-up call) and
-// reports the best of 3 such batches, i.e. the steady-state speed of a warm process.
+// reports the best of 3 such batches, i.e. the steady-state speed of a warm process. The
+// weight types of one GEMM shape, M and thread count take turns batch by batch, so their
+// ratios compare like with like on a loaded machine.
 // --cpu-time measures the calling thread's CPU time instead of wall time: on a machine shared
 // with other jobs it excludes the time this thread was descheduled (the calling thread runs
 // chunk 0 and then waits for the others, so it approximates the wall time of an idle machine).
@@ -38,6 +42,7 @@ namespace {
 using cadence::ThreadPool;
 using cadence::kernels::Isa;
 using cadence::kernels::PackedWeight;
+using cadence::kernels::WeightType;
 using cadence::kernels::cpu::KernelTable;
 namespace cpu = cadence::kernels::cpu;
 
@@ -52,22 +57,31 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// Seconds per call of fn (best of 3 batches).
-double time_per_call(const std::function<void()>& fn, double min_batch_seconds = 0.2) {
-  fn();  // warm-up
-  double best = 1e30;
+// Seconds per call of each of fns (best of 3 batches each). The functions' batches are
+// interleaved (batch 1 of every function, then batch 2, ...) so that a change in the load of
+// a shared machine hits them alike, which keeps their ratios meaningful.
+std::vector<double> time_per_call_each(const std::vector<std::function<void()>>& fns,
+                                       double min_batch_seconds = 0.2) {
+  for (const auto& fn : fns) fn();  // warm-up
+  std::vector<double> best(fns.size(), 1e30);
   for (int batch = 0; batch < 3; ++batch) {
-    int64_t calls = 0;
-    const double start = now_seconds();
-    double elapsed = 0.0;
-    do {
-      fn();
-      ++calls;
-      elapsed = now_seconds() - start;
-    } while (elapsed < min_batch_seconds || calls < 2);
-    best = std::min(best, elapsed / static_cast<double>(calls));
+    for (size_t f = 0; f < fns.size(); ++f) {
+      int64_t calls = 0;
+      const double start = now_seconds();
+      double elapsed = 0.0;
+      do {
+        fns[f]();
+        ++calls;
+        elapsed = now_seconds() - start;
+      } while (elapsed < min_batch_seconds || calls < 2);
+      best[f] = std::min(best[f], elapsed / static_cast<double>(calls));
+    }
   }
   return best;
+}
+
+double time_per_call(const std::function<void()>& fn) {
+  return time_per_call_each(std::vector<std::function<void()>>{fn})[0];
 }
 
 std::vector<float> random_vector(int64_t n, uint32_t seed) {
@@ -119,49 +133,79 @@ struct GemmShape {
 };
 
 void bench_gemm(const KernelTable& table, const std::vector<int64_t>& thread_counts,
-                const std::vector<int64_t>& ms, const std::vector<GemmShape>& shapes) {
-  std::printf("\nGEMM C[M,N] = A[M,K] W[N,K]^T, isa=%s  (M=1: GB/s of weights, else GFLOPS)\n",
-              cadence::kernels::isa_name(table.isa));
-  std::printf("%-10s %6s %6s %6s", "weight", "N", "K", "M");
-  for (int64_t t : thread_counts) std::printf("   %2ld thr", static_cast<long>(t));
+                const std::vector<int64_t>& ms, const std::vector<GemmShape>& shapes,
+                const std::vector<WeightType>& types) {
+  std::printf(
+      "\nGEMM C[M,N] = A[M,K] W[N,K]^T, isa=%s  (M=1: GB/s of weights as stored, else "
+      "GFLOPS; xf32: fp32 time / this time)\n",
+      cadence::kernels::isa_name(table.isa));
+  std::printf("%-10s %6s %6s %6s %5s", "weight", "N", "K", "M", "type");
+  for (int64_t t : thread_counts) std::printf("   %2ld thr       xf32", static_cast<long>(t));
   std::printf("\n");
   for (const GemmShape& shape : shapes) {
-    // M = 1 is memory-bound: rotate over copies of W totalling >= 64 MiB so every call
-    // streams its weights from DRAM, as a decode step does.
-    const int64_t weight_bytes = shape.n * shape.k * 4;
-    const int64_t num_copies = std::max<int64_t>(1, (64ll << 20) / weight_bytes + 1);
-    std::vector<PackedWeight> weights;
-    {
-      const std::vector<float> w = random_vector(shape.n * shape.k, 1);
-      weights.push_back(PackedWeight::pack(w.data(), shape.n, shape.k, shape.k));
+    const std::vector<float> w = random_vector(shape.n * shape.k, 1);
+    const std::vector<float> w2 = random_vector(shape.n * shape.k, 2);
+    // weights[type]: one packed copy, or for M = 1 enough copies to stream from DRAM.
+    std::vector<std::vector<PackedWeight>> weights(types.size());
+    for (size_t ti = 0; ti < types.size(); ++ti) {
+      weights[ti].push_back(PackedWeight::pack(w.data(), shape.n, shape.k, shape.k, types[ti]));
     }
     for (int64_t m : ms) {
       if (m == 1) {
-        while (static_cast<int64_t>(weights.size()) < num_copies) {
-          const std::vector<float> w = random_vector(shape.n * shape.k, 2);
-          weights.push_back(PackedWeight::pack(w.data(), shape.n, shape.k, shape.k));
+        // M = 1 is memory-bound: rotate over copies of W totalling >= 64 MiB so every call
+        // streams its weights from DRAM, as a decode step does.
+        for (size_t ti = 0; ti < types.size(); ++ti) {
+          std::vector<PackedWeight>& copies = weights[ti];
+          const int64_t num_copies =
+              std::max<int64_t>(1, (64ll << 20) / copies[0].size_bytes() + 1);
+          while (static_cast<int64_t>(copies.size()) < num_copies) {
+            copies.push_back(PackedWeight::pack(w2.data(), shape.n, shape.k, shape.k, types[ti]));
+          }
         }
       }
       const std::vector<float> a = random_vector(m * shape.k, 3);
       std::vector<float> c(m * shape.n);
-      std::printf("%-10s %6ld %6ld %6ld", shape.name, static_cast<long>(shape.n),
-                  static_cast<long>(shape.k), static_cast<long>(m));
+      // seconds[thread count][type], all types of one thread count timed together.
+      std::vector<std::vector<double>> seconds;
       for (int64_t num_threads : thread_counts) {
         ThreadPool pool(static_cast<int>(num_threads));
-        size_t next = 0;
-        const size_t num_used = m == 1 ? weights.size() : 1;
-        const double seconds = time_per_call([&] {
-          cpu::gemm(table, pool, a.data(), m, shape.k, weights[next], nullptr, c.data(), shape.n);
-          next = (next + 1) % num_used;
-        });
-        if (m == 1) {
-          std::printf("  %5.1f GB/s", static_cast<double>(weight_bytes) / seconds / 1e9);
-        } else {
-          std::printf("  %5.1f GF/s", 2.0 * m * shape.n * shape.k / seconds / 1e9);
+        std::vector<size_t> next(types.size(), 0);
+        std::vector<std::function<void()>> calls;
+        for (size_t ti = 0; ti < types.size(); ++ti) {
+          calls.push_back([&, ti] {
+            const std::vector<PackedWeight>& copies = weights[ti];
+            cpu::gemm(table, pool, a.data(), m, shape.k, copies[next[ti]], nullptr, c.data(),
+                      shape.n);
+            next[ti] = m == 1 ? (next[ti] + 1) % copies.size() : 0;
+          });
         }
-        std::fflush(stdout);
+        seconds.push_back(time_per_call_each(calls));
       }
-      std::printf("\n");
+      for (size_t ti = 0; ti < types.size(); ++ti) {
+        std::printf("%-10s %6ld %6ld %6ld %5s", shape.name, static_cast<long>(shape.n),
+                    static_cast<long>(shape.k), static_cast<long>(m),
+                    cadence::kernels::weight_type_name(types[ti]));
+        for (size_t ci = 0; ci < thread_counts.size(); ++ci) {
+          const double t = seconds[ci][ti];
+          if (m == 1) {
+            std::printf("  %5.1f GB/s", static_cast<double>(weights[ti][0].size_bytes()) / t / 1e9);
+          } else {
+            std::printf("  %5.1f GF/s", 2.0 * m * shape.n * shape.k / t / 1e9);
+          }
+          // Relative to fp32 when fp32 is among the types.
+          double f32 = 0.0;
+          for (size_t tj = 0; tj < types.size(); ++tj) {
+            if (types[tj] == WeightType::kF32) f32 = seconds[ci][tj];
+          }
+          if (f32 > 0.0) {
+            std::printf("  %5.2fx", f32 / t);
+          } else {
+            std::printf("  %6s", "-");
+          }
+        }
+        std::printf("\n");
+      }
+      std::fflush(stdout);
     }
   }
 }
@@ -244,10 +288,11 @@ int main(int argc, char** argv) {
   std::vector<int64_t> thread_counts = {1, 2};
   std::vector<int64_t> ms = {1, 32, 64, 128, 512};
   std::vector<GemmShape> shapes = {
-      {"q/o proj", 576, 576},  {"kv proj", 192, 576}, {"n1536", 1536, 576},
-      {"gate_up", 3072, 576},  {"down", 576, 1536},   {"n1536k1536", 1536, 1536},
-      {"lm_head", 49152, 576},
+      {"q/o proj", 576, 576},  {"kv proj", 192, 576},      {"n1536", 1536, 576},
+      {"gate_up", 3072, 576},  {"down", 576, 1536},        {"n1536k1536", 1536, 1536},
+      {"lm_head", 49152, 576}, {"n4096k4096", 4096, 4096},
   };
+  std::vector<WeightType> types = {WeightType::kF32, WeightType::kBF16, WeightType::kF16};
   Isa isa = cadence::kernels::active_isa();
   bool run_gemm = true, run_attention = true;
   for (int i = 1; i < argc; ++i) {
@@ -260,9 +305,32 @@ int main(int argc, char** argv) {
     } else if (arg.rfind("--m=", 0) == 0) {
       ms = parse_list(arg.substr(4));
     } else if (arg.rfind("--shape=", 0) == 0) {
-      const std::string s = arg.substr(8);
-      const size_t x = s.find('x');
-      shapes = {{"custom", std::stoll(s.substr(0, x)), std::stoll(s.substr(x + 1))}};
+      shapes.clear();
+      const std::string list = arg.substr(8);
+      for (size_t pos = 0; pos < list.size();) {
+        const size_t comma = std::min(list.find(',', pos), list.size());
+        const std::string s = list.substr(pos, comma - pos);
+        const size_t x = s.find('x');
+        shapes.push_back({"custom", std::stoll(s.substr(0, x)), std::stoll(s.substr(x + 1))});
+        pos = comma + 1;
+      }
+    } else if (arg.rfind("--types=", 0) == 0) {
+      types.clear();
+      const std::string list = arg.substr(8) + ",";
+      for (size_t pos = 0, comma; (comma = list.find(',', pos)) != std::string::npos;
+           pos = comma + 1) {
+        const std::string name = list.substr(pos, comma - pos);
+        if (name == "f32") {
+          types.push_back(WeightType::kF32);
+        } else if (name == "bf16") {
+          types.push_back(WeightType::kBF16);
+        } else if (name == "f16") {
+          types.push_back(WeightType::kF16);
+        } else {
+          std::fprintf(stderr, "unknown weight type %s (f32, bf16, f16)\n", name.c_str());
+          return 2;
+        }
+      }
     } else if (arg == "--quick") {
       ms = {1, 32, 512};
       shapes = {{"q/o proj", 576, 576}, {"gate_up", 3072, 576}, {"down", 576, 1536}};
@@ -283,7 +351,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "isa %s is not runnable here\n", cadence::kernels::isa_name(isa));
     return 1;
   }
-  if (run_gemm) bench_gemm(*table, thread_counts, ms, shapes);
+  if (run_gemm) bench_gemm(*table, thread_counts, ms, shapes, types);
   if (run_attention) bench_attention(*table, thread_counts);
   return 0;
 }

@@ -18,6 +18,8 @@ import json
 import os
 import sys
 
+from cadence.weight_dtype import SUPPORTED_DTYPES
+
 
 def _add_engine_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -27,7 +29,12 @@ def _add_engine_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--tokenizer", default=None, help="tokenizer dir (default: the model's)")
     parser.add_argument("--revision", default=None, help="snapshot of a cached hub model")
-    parser.add_argument("--dtype", default="auto", choices=["auto", "float32"])
+    parser.add_argument(
+        "--dtype",
+        default="auto",
+        choices=list(SUPPORTED_DTYPES),
+        help="dtype the weights are kept in (compute is fp32); auto = the checkpoint's",
+    )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu"])
     parser.add_argument(
         "--max-model-len", type=int, default=None, help="context length (default: the model's)"

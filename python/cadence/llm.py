@@ -25,12 +25,12 @@ from cadence.model_source import ModelSource, resolve_model
 from cadence.outputs import RequestOutput
 from cadence.sampling_params import BeamSearchParams, SamplingParams
 from cadence.tokenizer_loader import load_tokenizer
+from cadence.weight_dtype import resolve_weight_dtype
 
 logger = get_logger(__name__)
 
 PromptType = str | dict[str, Any]
 
-_SUPPORTED_DTYPES = ("auto", "float32")
 _SUPPORTED_DEVICES = ("auto", "cpu")
 
 
@@ -48,7 +48,9 @@ class LLM:
         model: HF model directory, .gguf file, or hub id present in the local HF cache;
             None = the default model (SmolLM2-135M-Instruct, Q4_1 GGUF).
         tokenizer: a tokenizer directory to use instead of the model's own.
-        dtype: "auto" or "float32" (weights are converted to fp32 for the CPU kernels).
+        dtype: the dtype the weights are kept in: "auto" (the checkpoint's config.json dtype;
+            float32 for GGUF, whose quantized tensors are dequantized at load), "float32" /
+            "float", "bfloat16", "float16" / "half", or a torch.dtype. Compute is fp32.
         max_model_len: context length (prompt + output); default the model's maximum
             (max_position_embeddings; a sliding-window model is masked in attention, not
             capped at its window).
@@ -90,10 +92,6 @@ class LLM:
         override_generation_config: dict[str, Any] | None = None,
     ) -> None:
         started = time.perf_counter()
-        if dtype not in _SUPPORTED_DTYPES:
-            raise ValueError(
-                f"dtype {dtype!r} is not supported; supported: {', '.join(_SUPPORTED_DTYPES)}"
-            )
         if device not in _SUPPORTED_DEVICES:
             raise ValueError(
                 f"device {device!r} is not available: this build of cadence has the CPU "
@@ -114,6 +112,7 @@ class LLM:
             raise ValueError(f"max_logprobs must be an integer >= 0, got {max_logprobs!r}")
 
         source = resolve_model(model, revision)
+        weight_dtype = resolve_weight_dtype(dtype, source)
         self._default_sampling_params, from_config = resolve_default_sampling_params(
             generation_config, override_generation_config, source.path, source.is_gguf
         )
@@ -128,6 +127,7 @@ class LLM:
         config = _core.EngineConfig()
         config.model_path = source.path
         config.model_config = model_config
+        config.weight_dtype = weight_dtype
         config.block_size = block_size
         config.kv_cache_memory_bytes = kv_cache_memory_bytes or 0
         config.max_num_seqs = max_num_seqs
@@ -155,11 +155,12 @@ class LLM:
         config = core.config
         stats = core.stats()
         logger.info(
-            "cadence ready in %.1fs: model=%s (%s), dtype=float32, weights=%.0f MiB, "
+            "cadence ready in %.1fs: model=%s (%s), weights=%s (%.0f MiB), "
             "KV cache=%d blocks x %d tokens (%.0f MiB), max_model_len=%d, threads=%d, isa=%s",
             seconds,
             source.name,
             os.path.basename(source.path) if source.is_gguf else core.model_config.architecture,
+            config.weight_dtype,
             core.weight_bytes / 2**20,
             stats.num_total_blocks,
             config.block_size,

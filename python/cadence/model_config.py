@@ -115,21 +115,29 @@ def _unsupported(model: str, option: str, value: Any, supported: str) -> ValueEr
     return ValueError(f"{model}: {option}={value!r} is not supported (supported: {supported})")
 
 
-def _fill_llama_family(hf_config: Any, config: _core.ModelConfig, model: str) -> None:
-    """Llama, Mistral, Qwen2, Qwen3: RMSNorm, RoPE, SwiGLU (the ModelConfig defaults)."""
-    act = getattr(hf_config, "hidden_act", "silu")
-    if act != "silu":
-        raise _unsupported(model, "hidden_act", act, "silu")
+def _fill_rms_norm_rope_blocks(
+    hf_config: Any, config: _core.ModelConfig, model: str, rope_types: tuple[str, ...]
+) -> None:
+    """The fields every RMSNorm + RoPE decoder (Llama family, Phi-3, Gemma 2) reads alike:
+    sizes, GQA, head_dim, eps, RoPE theta and scaling (one of `rope_types`)."""
     config.intermediate_size = hf_config.intermediate_size
     config.num_kv_heads = getattr(hf_config, "num_key_value_heads", None) or config.num_heads
     config.head_dim = getattr(hf_config, "head_dim", None) or 0
     config.rms_norm_eps = float(hf_config.rms_norm_eps)
     theta, scaling = _rope_settings(hf_config)
     config.rope_theta = theta
-    is_phi3 = config.architecture == "Phi3ForCausalLM"
-    supported = ("default", "longrope") if is_phi3 else ("default", "linear", "llama3")
-    config.rope_scaling = _rope_scaling(scaling, model, supported)
+    config.rope_scaling = _rope_scaling(scaling, model, rope_types)
     config.max_position_embeddings = hf_config.max_position_embeddings
+
+
+def _fill_llama_family(hf_config: Any, config: _core.ModelConfig, model: str) -> None:
+    """Llama, Mistral, Qwen2, Qwen3: RMSNorm, RoPE, SwiGLU (the ModelConfig defaults)."""
+    act = getattr(hf_config, "hidden_act", "silu")
+    if act != "silu":
+        raise _unsupported(model, "hidden_act", act, "silu")
+    is_phi3 = config.architecture == "Phi3ForCausalLM"
+    rope_types = ("default", "longrope") if is_phi3 else ("default", "linear", "llama3")
+    _fill_rms_norm_rope_blocks(hf_config, config, model, rope_types)
     is_qwen2 = config.architecture == "Qwen2ForCausalLM"
     attention_bias = bool(getattr(hf_config, "attention_bias", False))
     # Qwen2: q/k/v carry biases, o_proj none. Llama / Qwen3 `attention_bias`: all four.
@@ -159,9 +167,31 @@ def _fill_phi3(hf_config: Any, config: _core.ModelConfig, model: str) -> None:
         config.rope_scaling = rope_scaling
 
 
-# GPT-2 activations that are the tanh-approximated GELU (gelu_fast is the same formula
+# GPT-2 / Gemma activations that are the tanh-approximated GELU (gelu_fast is the same formula
 # rearranged).
 _GELU_TANH_NAMES = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")
+
+
+def _fill_gemma2(hf_config: Any, config: _core.ModelConfig, model: str) -> None:
+    """Gemma2ForCausalLM: RMSNorm with (1 + weight) in sandwich blocks, GeGLU, RoPE, embeddings
+    scaled by sqrt(hidden_size), attention scaled by query_pre_attn_scalar^-1/2 with soft-capped
+    scores, soft-capped final logits; sliding-window layers come from `layer_types`
+    (sliding_window_of)."""
+    act = getattr(hf_config, "hidden_activation", None) or "gelu_pytorch_tanh"
+    if act not in _GELU_TANH_NAMES:
+        raise _unsupported(model, "hidden_activation", act, ", ".join(_GELU_TANH_NAMES))
+    if getattr(hf_config, "use_bidirectional_attention", None):
+        raise _unsupported(model, "use_bidirectional_attention", True, "False")
+    _fill_rms_norm_rope_blocks(hf_config, config, model, ("default", "linear"))
+    if getattr(hf_config, "attention_bias", False):
+        raise _unsupported(model, "attention_bias", True, "False")
+    config.activation = "gelu_tanh_gated"
+    config.sandwich_norm = True
+    config.norm_weight_offset = 1.0
+    config.embedding_scale = float(hf_config.hidden_size) ** 0.5
+    config.attention_scale = float(hf_config.query_pre_attn_scalar) ** -0.5
+    config.attn_logit_softcapping = float(getattr(hf_config, "attn_logit_softcapping", 0) or 0)
+    config.final_logit_softcapping = float(getattr(hf_config, "final_logit_softcapping", 0) or 0)
 
 
 def _fill_gpt2(hf_config: Any, config: _core.ModelConfig, model: str) -> None:
@@ -214,6 +244,7 @@ def _fill_opt(hf_config: Any, config: _core.ModelConfig, model: str) -> None:
 
 
 _FILLERS = {
+    "Gemma2ForCausalLM": _fill_gemma2,
     "GPT2LMHeadModel": _fill_gpt2,
     "OPTForCausalLM": _fill_opt,
     "Phi3ForCausalLM": _fill_phi3,

@@ -42,7 +42,8 @@ struct SeqSpec {
 struct AttnCase {
   int64_t num_heads, num_kv_heads, head_dim, block_size;
   std::vector<SeqSpec> seqs;
-  int64_t window = 0;  // AttentionBatch::sliding_window
+  int64_t window = 0;    // AttentionBatch::sliding_window
+  float softcap = 0.0f;  // AttentionBatch::softcap
 };
 
 // The first key a row at `pos` sees.
@@ -153,6 +154,7 @@ struct AttnFixture {
     batch.block_tables = tables.data();
     batch.max_blocks_per_seq = max_blocks_per_seq;
     batch.sliding_window = spec.window;
+    batch.softcap = spec.softcap;
     const int64_t ld_out = row_width() + 3;
     std::vector<float> out(query_start.back() * ld_out, 7.0f);
     const float scale = 1.0f / std::sqrt(static_cast<float>(spec.head_dim));
@@ -198,6 +200,7 @@ struct AttnFixture {
             double dot = 0.0;
             for (int64_t d = 0; d < dim; ++d) dot += double(qh[d]) * k_cache[base + d];
             w[t] = dot * static_cast<float>(scale);
+            if (spec.softcap > 0) w[t] = spec.softcap * std::tanh(w[t] / spec.softcap);
             max_score = std::max(max_score, w[t]);
           }
           for (int64_t t = lo; t <= pos; ++t) {
@@ -215,7 +218,10 @@ struct AttnFixture {
             // of a weight's log), exp ~3 ulp, and the fp32 sums over pos + 1 keys ~(pos + 1) u
             // relative; the output is a convex combination of v, so the absolute error is
             // bounded by (pos + 1 + dim * dim * scale + 8) u. Factor 2 for the rescaling steps.
-            const double tol = 2 * (pos + 1 + dim * dim * scale + 8) * kEps;
+            // Soft-capping cannot amplify a score error (tanh' <= 1); its own tanh adds a few
+            // ulp of 1, times the cap.
+            const double cap_error = spec.softcap > 0 ? 8.0 * (1.0 + spec.softcap) : 0.0;
+            const double tol = 2 * (pos + 1 + dim * dim * scale + 8 + cap_error) * kEps;
             num_bad += !(std::fabs(out[row * row_width() + h * dim + d] - ref) <= tol);
           }
         }
@@ -252,6 +258,10 @@ const std::vector<AttnCase>& cases() {
       {2, 1, 16, 16, {{40, 40}, {17, 1}}, 1},
       // A window longer than every context: plain causal attention.
       {4, 4, 32, 16, {{50, 50}, {20, 1}}, 1000},
+      // Soft-capped scores (Gemma 2), a cap small enough to saturate tanh: causal over several
+      // partitions and chunks, and with a window.
+      {6, 2, 32, 16, {{600, 1}, {90, 90}, {70, 13}}, 0, 0.5f},
+      {4, 2, 20, 5, {{100, 1}, {90, 90}}, 24, 2.0f},
   };
   return all;
 }

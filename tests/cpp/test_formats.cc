@@ -1,6 +1,7 @@
-// Checkpoint readers on synthetic files: GGUF (metadata, name mapping, Q8_0 / Q4_1 /
-// F16 dequantization, llama q/k row un-permutation) and safetensors, plus the clear
-// errors for wrong magic, truncation and unsupported types.
+// Checkpoint readers on synthetic files: GGUF (metadata, per-architecture name mapping,
+// Q8_0 / Q4_1 / F16 dequantization, llama-only q/k row un-permutation) and safetensors, plus
+// the clear errors for wrong magic, truncation, unsupported types and architectures and
+// missing metadata keys.
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 
 #include "cadence/model_config.h"
 #include "model/checkpoint.h"
+#include "model/gguf_checkpoint.h"
 #include "model/tensor_types.h"
 #include "test_harness.h"
 #include "util/json.h"
@@ -57,31 +59,41 @@ uint16_t half_bits(float value) {  // exact for the small integers used here
   return static_cast<uint16_t>(sign | (exponent << 10) | ((bits >> 13) & 0x3FF));
 }
 
-// GGUF metadata for a 1-layer llama with hidden 8, 2 heads of dim 4.
-void put_llama_metadata(Bytes& b) {
-  auto kv_u32 = [&](const std::string& key, uint32_t v) { b.str(key).put<uint32_t>(4).put(v); };
-  auto kv_f32 = [&](const std::string& key, float v) { b.str(key).put<uint32_t>(6).put(v); };
-  b.str("general.architecture").put<uint32_t>(8).str("llama");
-  kv_u32("llama.embedding_length", 8);
-  kv_u32("llama.feed_forward_length", 8);
-  kv_u32("llama.block_count", 1);
-  kv_u32("llama.attention.head_count", 2);
-  kv_u32("llama.attention.head_count_kv", 2);
-  kv_u32("llama.context_length", 128);
-  kv_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-  kv_f32("llama.rope.freq_base", 10000.0f);
+// GGUF metadata for a 1-layer model of architecture `arch` with hidden 8, 2 heads of dim 4
+// (`skip_key`, when given, is left out).
+void put_metadata(Bytes& b, const std::string& arch, const std::string& skip_key) {
+  auto kv_u32 = [&](const std::string& key, uint32_t v) {
+    if (key != skip_key) b.str(key).put<uint32_t>(4).put(v);
+  };
+  auto kv_f32 = [&](const std::string& key, float v) {
+    if (key != skip_key) b.str(key).put<uint32_t>(6).put(v);
+  };
+  b.str("general.architecture").put<uint32_t>(8).str(arch);
+  kv_u32(arch + ".embedding_length", 8);
+  kv_u32(arch + ".feed_forward_length", 8);
+  kv_u32(arch + ".block_count", 1);
+  kv_u32(arch + ".attention.head_count", 2);
+  kv_u32(arch + ".attention.head_count_kv", 2);
+  kv_u32(arch + ".context_length", 128);
+  kv_f32(arch + ".attention.layer_norm_rms_epsilon", 1e-5f);
+  kv_f32(arch + ".rope.freq_base", 10000.0f);
   kv_u32("tokenizer.ggml.eos_token_id", 2);
   // A string array: only its length is kept.
   b.str("tokenizer.ggml.tokens").put<uint32_t>(9).put<uint32_t>(8).put<uint64_t>(32);
   for (int i = 0; i < 32; ++i) b.str("t" + std::to_string(i));
 }
 
-// A GGUF with: blk.0.attn_q.weight [8 x 32] Q8_0, token_embd.weight [32 x 32] Q4_1 (dims
-// ne0=32, ne1=32), output_norm.weight F16 [32].
-std::vector<uint8_t> make_gguf(uint32_t num_tensors_claimed = 3) {
+// A GGUF (metadata: put_metadata) with: blk.0.attn_q.weight [8 x 32] Q8_0, token_embd.weight
+// [32 x 32] Q4_1 (dims ne0=32, ne1=32), output_norm.weight F16 [32].
+std::vector<uint8_t> make_gguf(uint32_t num_tensors_claimed = 3, const std::string& arch = "llama",
+                               const std::string& skip_key = "") {
   Bytes b;
-  b.raw({'G', 'G', 'U', 'F'}).put<uint32_t>(3).put<uint64_t>(num_tensors_claimed).put<uint64_t>(11);
-  put_llama_metadata(b);
+  const uint64_t num_kv = skip_key.empty() ? 11 : 10;
+  b.raw({'G', 'G', 'U', 'F'})
+      .put<uint32_t>(3)
+      .put<uint64_t>(num_tensors_claimed)
+      .put<uint64_t>(num_kv);
+  put_metadata(b, arch, skip_key);
   const uint64_t q_bytes = 8 * 34, embd_bytes = 32 * 20, norm_bytes = 32 * 2;
   b.str("blk.0.attn_q.weight").put<uint32_t>(2).put<uint64_t>(32).put<uint64_t>(8);
   b.put<uint32_t>(8).put<uint64_t>(0);
@@ -148,6 +160,80 @@ TEST(gguf_model_config_is_read) {
   CHECK(config.vocab_size == 32);
   CHECK(config.tie_word_embeddings);
   CHECK(config.eos_token_ids == std::vector<int32_t>{2});
+  std::remove(path.c_str());
+}
+
+TEST(gguf_only_llama_q_rows_are_permuted) {
+  // qwen2 (like qwen3, phi3, gemma2) is converted with HF's row order: file row r is HF row r.
+  const std::string path = write_file("qwen2.gguf", make_gguf(3, "qwen2"));
+  auto checkpoint = Checkpoint::open(path);
+  const std::vector<float> q =
+      checkpoint->read_float("model.layers.0.self_attn.q_proj.weight", {8, 32});
+  for (int r = 0; r < 8; ++r) CHECK_NEAR(q[r * 32 + 20], (r + 1) * 4.0f, 0.0);
+  std::remove(path.c_str());
+}
+
+TEST(gguf_tensor_names_follow_the_architecture) {
+  auto hf = [](const std::string& arch, const std::string& name) {
+    return gguf_to_hf_tensor_name(arch, name);
+  };
+  // ffn_norm: Llama's norm after attention, Gemma 2's norm before the MLP.
+  CHECK(hf("llama", "blk.2.ffn_norm.weight") == "model.layers.2.post_attention_layernorm.weight");
+  CHECK(hf("gemma2", "blk.2.ffn_norm.weight") == "model.layers.2.pre_feedforward_layernorm.weight");
+  CHECK(hf("gemma2", "blk.0.post_attention_norm.weight") ==
+        "model.layers.0.post_attention_layernorm.weight");
+  CHECK(hf("gemma2", "blk.0.post_ffw_norm.weight") ==
+        "model.layers.0.post_feedforward_layernorm.weight");
+  CHECK(hf("llama", "blk.0.post_ffw_norm.weight").empty());
+  CHECK(hf("qwen2", "blk.1.attn_k.bias") == "model.layers.1.self_attn.k_proj.bias");
+  CHECK(hf("qwen3", "blk.1.attn_q_norm.weight") == "model.layers.1.self_attn.q_norm.weight");
+  CHECK(hf("qwen2", "blk.1.attn_q_norm.weight").empty());
+  // Phi-3's fused projections; its ffn_up is HF's gate_up_proj.
+  CHECK(hf("phi3", "blk.0.attn_qkv.weight") == "model.layers.0.self_attn.qkv_proj.weight");
+  CHECK(hf("phi3", "blk.0.ffn_up.weight") == "model.layers.0.mlp.gate_up_proj.weight");
+  CHECK(hf("phi3", "blk.0.ffn_gate.weight").empty());
+  CHECK(hf("phi3", "rope_factors_long.weight").empty());
+  CHECK(hf("phi3", "output.weight") == "lm_head.weight");
+  CHECK(hf("mamba", "token_embd.weight").empty());
+}
+
+TEST(gguf_unsupported_architecture_lists_the_supported_ones) {
+  const std::string path = write_file("mamba.gguf", make_gguf(3, "mamba"));
+  for (int reader = 0; reader < 2; ++reader) {
+    std::string message;
+    try {
+      if (reader == 0) Checkpoint::open(path);
+      if (reader == 1) load_gguf_model_config(path);
+    } catch (const std::runtime_error& error) {
+      message = error.what();
+    }
+    CHECK(message.find(path) != std::string::npos);
+    CHECK(message.find("GGUF architecture 'mamba' is not supported (supported: llama, qwen2, "
+                       "qwen3, phi3, gemma2)") != std::string::npos);
+  }
+  std::remove(path.c_str());
+}
+
+TEST(gguf_missing_key_is_named) {
+  const std::string key = "qwen3.attention.layer_norm_rms_epsilon";
+  const std::string path = write_file("nokey.gguf", make_gguf(3, "qwen3", key));
+  std::string message;
+  try {
+    load_gguf_model_config(path);
+  } catch (const std::runtime_error& error) {
+    message = error.what();
+  }
+  CHECK(message.find("'" + key + "'") != std::string::npos);
+  CHECK(message.find(path) != std::string::npos);
+  std::remove(path.c_str());
+}
+
+TEST(gguf_qwen3_config_has_qk_norm) {
+  const std::string path = write_file("qwen3.gguf", make_gguf(3, "qwen3"));
+  const ModelConfig config = load_gguf_model_config(path);
+  CHECK(config.architecture == "Qwen3ForCausalLM");
+  CHECK(config.qk_norm);
+  CHECK(!config.attention_bias);
   std::remove(path.c_str());
 }
 

@@ -67,7 +67,7 @@ TEST(packed_weight_layout) {
   for (int64_t r = 0; r < 2 * PackedWeight::kPanelRows; ++r) {
     for (int64_t k = 0; k < cols; ++k) {
       const float expected = r < rows ? w[r * ld + k] : 0.0f;
-      CHECK(p.panel(r / 16)[k * 16 + r % 16] == expected);
+      CHECK(static_cast<const float*>(p.panel(r / 16))[k * 16 + r % 16] == expected);
     }
   }
   CHECK_THROWS(PackedWeight::pack(w.data(), 2, 9, 8));
@@ -267,6 +267,38 @@ TEST(silu_mul_matches_reference) {
     CHECK(std::isnan(out[1]));
     CHECK(out[2] == 0.0f);
     CHECK(std::fabs(out[3]) < 1e-36f);
+  }
+}
+
+TEST(gelu_tanh_mul_matches_reference_and_is_row_invariant) {
+  Rng rng(16);
+  ThreadPool pool(2);
+  for (const KernelTable* t : cadence_test::runnable_tables()) {
+    for (int64_t rows : {1, 5, 37}) {
+      for (int64_t inter : {1, 7, 17, 200}) {
+        const int64_t ld = 2 * inter + 3;
+        std::vector<float> gu(rows * ld);
+        for (int64_t i = 0; i < rows * ld; ++i) gu[i] = rng.uniform(-6.0f, 6.0f);
+        std::vector<float> out(rows * inter);
+        cpu::gelu_tanh_mul(*t, pool, gu.data(), rows, inter, ld, out.data(), inter);
+        int num_bad = 0;
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t j = 0; j < inter; ++j) {
+            const double g = gu[r * ld + j], up = gu[r * ld + inter + j];
+            const double two_u = 2 * 0.7978845608028654 * (g + 0.044715 * g * g * g);
+            const double ref = g / (1.0 + std::exp(-two_u)) * up;
+            // gelu_tanh's bound (above) and one more rounding for the product.
+            const double tol = (2e-6 + 4 * std::fabs(two_u) * kEps) * std::fabs(ref) + 1e-35;
+            num_bad += !(std::fabs(out[r * inter + j] - ref) <= tol);
+          }
+        }
+        CHECK(num_bad == 0);
+        // A row alone gives the same bits as inside the batch.
+        std::vector<float> last(inter);
+        cpu::gelu_tanh_mul(*t, pool, &gu[(rows - 1) * ld], 1, inter, ld, last.data(), inter);
+        CHECK(std::memcmp(last.data(), &out[(rows - 1) * inter], inter * 4) == 0);
+      }
+    }
   }
 }
 

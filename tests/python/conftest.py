@@ -32,6 +32,23 @@ BOS_TOKEN_ID = 1  # <|im_start|>
 EOS_TOKEN_ID = 2  # <|im_end|>
 
 
+# --------------------------------------------------------------------------- no network
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to open a network connection (or resolve a host) fails the test."""
+    import socket
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"the test tried to use the network: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
 # --------------------------------------------------------------------------- default model
 
 

@@ -1,7 +1,9 @@
 """Architectures beyond Llama/Qwen2: Qwen3 (q/k RMSNorm), GPT-2 (Conv1D weights, learned
 positions, LayerNorm, GELU-tanh), OPT (positions offset by 2, ReLU, pre- and post-norm, the
-350m-style project_in/out), Phi-3 (fused qkv / gate_up weights, partial RoPE, LongRoPE), and
-sliding-window attention (Mistral; Qwen2 with use_sliding_window on some layers). Each is a
+350m-style project_in/out), Phi-3 (fused qkv / gate_up weights, partial RoPE, LongRoPE), Gemma 2
+(sandwich norms with 1 + weight, GeGLU, scaled embeddings, query_pre_attn_scalar, soft-capped
+scores and logits, sliding window on alternate layers), and sliding-window attention (Mistral;
+Qwen2 with use_sliding_window on some layers). Each is a
 tiny random-weight model built with transformers and saved with the default model's tokenizer;
 logits must match HF fp32 and greedy tokens must match HF for 32 tokens (same tolerances and
 top-k rule as test_numerics.py). The windows (24) are shorter than the long prompt (~130
@@ -59,6 +61,7 @@ SLIDING_WINDOW = 24
 
 def _configs() -> dict[str, Any]:
     from transformers import (
+        Gemma2Config,
         GPT2Config,
         MistralConfig,
         OPTConfig,
@@ -173,6 +176,24 @@ def _configs() -> dict[str, Any]:
             rms_norm_eps=1e-6,
             **COMMON,
         ),
+        # Layers 0 and 2 attend to the 24 newest positions, layer 1 fully. The caps are small
+        # enough that tanh saturates (scores reach ~5, logits ~3), query_pre_attn_scalar differs
+        # from head_dim, and GQA.
+        "gemma2": Gemma2Config(
+            hidden_size=64,
+            intermediate_size=136,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=24,
+            query_pre_attn_scalar=40,
+            max_position_embeddings=512,
+            sliding_window=SLIDING_WINDOW,
+            attn_logit_softcapping=3.0,
+            final_logit_softcapping=2.0,
+            rms_norm_eps=1e-6,
+            **COMMON,
+        ),
         # use_sliding_window on layers >= max_window_layers (1, 2); layer 0 attends fully.
         "qwen2_window": Qwen2Config(
             hidden_size=64,
@@ -200,6 +221,7 @@ ARCHITECTURES = {
     "phi3_longrope": "Phi3ForCausalLM",
     "mistral_window": "MistralForCausalLM",
     "qwen2_window": "Qwen2ForCausalLM",
+    "gemma2": "Gemma2ForCausalLM",
 }
 
 
@@ -279,6 +301,7 @@ def test_config_maps_the_architecture(arch_model: TinyModel, arch_llm) -> None:
         "phi3_longrope": ("rms_norm", "silu", "rope", 0, False, True),
         "mistral_window": ("rms_norm", "silu", "rope", 0, False, True),
         "qwen2_window": ("rms_norm", "silu", "rope", 0, False, True),
+        "gemma2": ("rms_norm", "gelu_tanh_gated", "rope", 0, False, True),
     }[arch_model.name]
     actual = (
         config.norm_kind,
@@ -294,9 +317,18 @@ def test_config_maps_the_architecture(arch_model: TinyModel, arch_llm) -> None:
     window, full_layers = {
         "mistral_window": (SLIDING_WINDOW, []),
         "qwen2_window": (SLIDING_WINDOW, [0]),
+        "gemma2": (SLIDING_WINDOW, [1]),
     }.get(arch_model.name, (0, []))
     if hasattr(config, "sliding_window"):
         assert (config.sliding_window, list(config.full_attention_layers)) == (window, full_layers)
+    gemma = arch_model.name == "gemma2"
+    assert config.sandwich_norm == gemma
+    assert config.norm_weight_offset == (1.0 if gemma else 0.0)
+    assert config.embedding_scale == pytest.approx(8.0 if gemma else 1.0)
+    assert config.attention_scale == pytest.approx(40**-0.5 if gemma else 0.0)
+    assert (config.attn_logit_softcapping, config.final_logit_softcapping) == (
+        (3.0, 2.0) if gemma else (0.0, 0.0)
+    )
     if arch_model.name == "phi3_longrope":
         scaling = config.rope_scaling
         assert scaling.type == "longrope" and config.rotary_dim == 12
@@ -352,11 +384,17 @@ def test_batch_does_not_change_greedy_output(arch_model: TinyModel, arch_llm) ->
 # --------------------------------------------------------------------------- the vLLM snippet
 
 
+@pytest.mark.parametrize("offline", ["1", None])
 def test_vllm_quickstart_snippet_with_opt_in_hf_cache(
-    arch_models: dict[str, TinyModel], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    arch_models: dict[str, TinyModel],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    no_network: None,
+    offline: str | None,
 ) -> None:
     """vLLM's quickstart, unchanged except the import, against a tiny random OPT stored in a
-    temporary HF cache under the id facebook/opt-125m."""
+    temporary HF cache under the id facebook/opt-125m; the network is never used, whether
+    HF_HUB_OFFLINE is set or not."""
     commit = "0123456789abcdef0123456789abcdef01234567"
     repo = tmp_path / "hf_home" / "hub" / "models--facebook--opt-125m"
     shutil.copytree(arch_models["opt"].path, repo / "snapshots" / commit)
@@ -364,7 +402,10 @@ def test_vllm_quickstart_snippet_with_opt_in_hf_cache(
     (repo / "refs" / "main").write_text(commit)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf_home" / "hub"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    if offline is None:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    else:
+        monkeypatch.setenv("HF_HUB_OFFLINE", offline)
 
     from cadence import LLM
 
@@ -431,7 +472,7 @@ def test_sliding_window_does_not_cap_max_model_len(arch_models: dict[str, TinyMo
     _check_logits_close(_cadence_logits(llm, token_ids)[-8:], expected[-8:], TINY_LOGITS_ATOL)
 
 
-@pytest.mark.parametrize("name", ["phi3_longrope", "mistral_window"])
+@pytest.mark.parametrize("name", ["phi3_longrope", "mistral_window", "gemma2"])
 def test_chunked_prefill_keeps_greedy_output(arch_models: dict[str, TinyModel], name: str) -> None:
     """A long prompt prefilled in 16-token chunks gives the tokens of a one-step prefill:
     LongRoPE picks its factors by the prompt length, not by the chunk, and the window mask

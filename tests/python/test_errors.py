@@ -88,16 +88,16 @@ def _write_config(directory, config: dict) -> str:
     return str(directory)
 
 
-def test_unsupported_architecture_gemma2(tmp_path) -> None:
-    from transformers import Gemma2Config
+def test_unsupported_architecture_mixtral(tmp_path) -> None:
+    from transformers import MixtralConfig
 
-    path = tmp_path / "gemma2"
-    config = Gemma2Config(
-        num_hidden_layers=1, hidden_size=32, num_attention_heads=2, vocab_size=100, head_dim=16
+    path = tmp_path / "mixtral"
+    config = MixtralConfig(
+        num_hidden_layers=1, hidden_size=32, num_attention_heads=2, vocab_size=100
     )
-    config.architectures = ["Gemma2ForCausalLM"]
+    config.architectures = ["MixtralForCausalLM"]
     config.save_pretrained(str(path))
-    with pytest.raises(ValueError, match="Gemma2ForCausalLM") as info:
+    with pytest.raises(ValueError, match="MixtralForCausalLM") as info:
         LLM(model=str(path))
     assert "not supported" in str(info.value)
     assert "LlamaForCausalLM" in str(info.value)  # the message lists what is supported
@@ -141,8 +141,8 @@ def test_unsupported_rope_scaling(tiny_models, tmp_path) -> None:
     ("kwargs", "name"),
     [
         ({"device": "cuda"}, "cuda"),
-        ({"dtype": "float16"}, "float16"),
-        ({"dtype": "bfloat16"}, "bfloat16"),
+        ({"dtype": "float64"}, "float64"),
+        ({"dtype": "int8"}, "int8"),
         ({"max_model_len": 0}, "max_model_len"),
         ({"block_size": 0}, "block_size"),
         ({"num_threads": -1}, "num_threads"),

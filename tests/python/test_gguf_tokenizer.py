@@ -324,14 +324,6 @@ def test_unsupported_tokenizer_type_is_named(tmp_path, model):
         load_gguf_tokenizer(path)
 
 
-def test_sentencepiece_for_gemma_is_refused(tmp_path):
-    path = _write_gguf(
-        tmp_path / "gemma.gguf", architecture="gemma2", **sentencepiece_gguf_fields()
-    )
-    with pytest.raises(ValueError, match="gemma2"):
-        load_gguf_tokenizer(path)
-
-
 def test_not_a_gguf_file(tmp_path):
     path = tmp_path / "x.gguf"
     for content in (b"NOPE" + bytes(100), b"", b"GGUF"):

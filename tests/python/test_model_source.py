@@ -73,6 +73,25 @@ def test_unknown_model_says_what_was_tried(tmp_path, monkeypatch):
         resolve_model(str(tmp_path / "missing-dir"))
 
 
+@pytest.mark.parametrize("offline", ["1", None])
+def test_uncached_hub_id_is_one_clear_error_with_or_without_hf_hub_offline(
+    tmp_path, monkeypatch, no_network, offline
+):
+    """With HF_HUB_OFFLINE=1 nothing may touch the network; without it cadence still never
+    downloads, so a model missing from the cache gives the same message either way."""
+    from cadence import LLM
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    if offline is None:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    else:
+        monkeypatch.setenv("HF_HUB_OFFLINE", offline)
+    _make_cache_entry(tmp_path, "org/other-model", "aaa111")
+    with pytest.raises(ValueError, match=r"'org/absent' not found; tried: .*HF cache") as error:
+        LLM(model="org/absent")
+    assert "never downloads" in str(error.value)
+
+
 def test_missing_revision_is_not_found(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     _make_cache_entry(tmp_path, "org/name", "aaa111")

@@ -18,6 +18,9 @@ struct EngineConfig {
   std::string model_path;
   // Required for safetensors directories; for GGUF, empty architecture = read from file.
   ModelConfig model_config;
+  // How the weights are stored: "float32", "bfloat16" or "float16" (2 bytes per value, widened
+  // to fp32 as the kernels read them; small vectors are rounded to it). Compute is fp32.
+  std::string weight_dtype = "float32";
   int64_t block_size = 16;  // tokens per KV block, >= 1
   // Bytes for the KV cache (keys + values, all layers). 0 = a default derived from free
   // RAM (see Engine::create), capped to what max_num_seqs full-length sequences need.

@@ -60,8 +60,8 @@ struct ModelConfig {
   // (x = norm(x + f(x)), no final norm), as OPT with do_layer_norm_before=False.
   bool is_norm_before = true;
   bool qk_norm = false;  // per-head RMSNorm of q and k (weights [head_dim]) before RoPE (Qwen3)
-  // "silu": gated SwiGLU MLP (gate and up, silu(gate) * up, down); "gelu_tanh" | "relu": plain
-  // MLP (fc1, activation, fc2).
+  // "silu": gated SwiGLU MLP (gate and up, silu(gate) * up, down); "gelu_tanh_gated": the same
+  // with gelu_tanh(gate) (GeGLU, Gemma); "gelu_tanh" | "relu": plain MLP (fc1, activation, fc2).
   std::string activation = "silu";
   // "rope": rotary q/k (rope_theta, rope_scaling); "learned": a position table added to the
   // token embeddings, whose row p + position_offset holds position p (OPT: offset 2).
@@ -70,6 +70,23 @@ struct ModelConfig {
   // Width of the token embeddings and the LM head when they differ from hidden_size (OPT-350m:
   // project_in / project_out map between the two). 0 = hidden_size.
   int64_t word_embed_proj_dim = 0;
+  // Gemma 2's blocks (the defaults leave every other architecture unchanged):
+  // Token embeddings are multiplied by this (Gemma: sqrt(hidden_size)).
+  double embedding_scale = 1.0;
+  // Multiplies q·k in attention; 0 = 1 / sqrt(head_dim) (Gemma 2: query_pre_attn_scalar^-1/2).
+  double attention_scale = 0.0;
+  // > 0: attention scores s (after the scale) become cap * tanh(s / cap) before the softmax.
+  double attn_logit_softcapping = 0.0;
+  // > 0: the final logits z become cap * tanh(z / cap).
+  double final_logit_softcapping = 0.0;
+  // Pre-norm blocks that also normalize each sub-layer's output before the residual add:
+  // x += norm_post(attention(norm(x))); x += norm_post(mlp(norm(x))) (Gemma 2's
+  // post_attention_layernorm / post_feedforward_layernorm). Needs is_norm_before.
+  bool sandwich_norm = false;
+  // RMSNorm multiplies by (norm_weight_offset + weight): Gemma checkpoints store weight - 1
+  // (offset 1); llama.cpp's Gemma converter folds the 1 into the GGUF weights (offset 0).
+  // The loaders add it at load time, so the kernels always see the final weights.
+  double norm_weight_offset = 0.0;
   std::vector<int32_t> eos_token_ids;  // from the checkpoint; may be empty
 
   // Fills derived fields and throws std::invalid_argument on inconsistent values.
@@ -77,8 +94,10 @@ struct ModelConfig {
   static const std::vector<std::string>& supported_architectures();
 };
 
-// Reads the hyper-parameters of a GGUF file (llama-family metadata).
-// Throws std::runtime_error naming the file and the missing key.
+// Reads the hyper-parameters of a GGUF file of architecture llama (also Mistral), qwen2,
+// qwen3, phi3 or gemma2, as llama.cpp reads them (src/model/gguf_model_config.cc).
+// Throws std::runtime_error naming the file and the missing key, or the unsupported
+// architecture and the supported ones.
 ModelConfig load_gguf_model_config(const std::string& path);
 
 }  // namespace cadence

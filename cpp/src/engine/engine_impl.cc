@@ -1,6 +1,9 @@
 #include "engine/engine_impl.h"
 
 #include <algorithm>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -31,6 +34,15 @@ void require_at_least(int64_t value, int64_t minimum, const char* name) {
   }
 }
 
+// EngineConfig::weight_dtype -> the storage type of the packed weights.
+kernels::WeightType parse_weight_dtype(const std::string& dtype) {
+  if (dtype == "float32") return kernels::WeightType::kF32;
+  if (dtype == "bfloat16") return kernels::WeightType::kBF16;
+  if (dtype == "float16") return kernels::WeightType::kF16;
+  throw std::invalid_argument("weight_dtype must be one of float32, bfloat16, float16, got '" +
+                              dtype + "'");
+}
+
 }  // namespace
 
 std::unique_ptr<Engine> Engine::create(const EngineConfig& config) {
@@ -43,6 +55,8 @@ EngineImpl::EngineImpl(const EngineConfig& config) : config_(config), seed_rng_(
   require_at_least(config_.max_num_batched_tokens, 1, "max_num_batched_tokens");
   require_at_least(config_.kv_cache_memory_bytes, 0, "kv_cache_memory_bytes");
   require_at_least(config_.num_threads, 0, "num_threads");
+  ModelLoadOptions load_options;
+  load_options.weight_type = parse_weight_dtype(config_.weight_dtype);
 
   std::unique_ptr<Checkpoint> checkpoint = Checkpoint::open(config_.model_path);
   ModelConfig& model_config = config_.model_config;
@@ -64,7 +78,14 @@ EngineImpl::EngineImpl(const EngineConfig& config) : config_(config), seed_rng_(
 
   pool_ = std::make_unique<ThreadPool>(config_.num_threads);
   config_.num_threads = pool_->num_threads();
-  model_ = create_model(model_config, *checkpoint, config_.max_model_len);
+  load_options.max_positions = config_.max_model_len;
+  model_ = create_model(model_config, *checkpoint, load_options);
+  checkpoint.reset();  // unmaps the file
+#ifdef __GLIBC__
+  // Loading converts one tensor at a time through fp32 vectors; glibc keeps much of that freed
+  // heap mapped (its mmap threshold grows with large frees). Hand it back to the OS.
+  malloc_trim(0);
+#endif
 
   const int64_t bytes_per_block =
       KvCache::bytes_per_block(model_config.num_layers, config_.block_size,

@@ -50,6 +50,11 @@ void add_inplace(ThreadPool& pool, float* x, const float* y, int64_t num_element
 void silu_mul(ThreadPool& pool, const float* gate_up, int64_t num_rows, int64_t inter,
               int64_t ld_gate_up, float* out, int64_t ld_out);
 
+// GeGLU (tanh approximation, Gemma): out[r, j] = gelu_tanh(gate_up[r, j]) * gate_up[r, inter + j],
+// same layout as silu_mul.
+void gelu_tanh_mul(ThreadPool& pool, const float* gate_up, int64_t num_rows, int64_t inter,
+                   int64_t ld_gate_up, float* out, int64_t ld_out);
+
 // Rotary embedding, NeoX/HF layout: within each head, element i pairs with i + rot_dim/2
 // for i < rot_dim/2 (elements at and past rot_dim are left alone).
 // x: num_tokens rows, each num_heads * head_dim floats at row stride ld_x (rotated in place).
@@ -95,6 +100,8 @@ struct AttentionBatch {
   const int32_t* block_tables = nullptr;
   int64_t max_blocks_per_seq = 0;
   int64_t sliding_window = 0;  // 0: full causal attention
+  // > 0: each scaled score s becomes softcap * tanh(s / softcap) before the softmax (Gemma 2).
+  float softcap = 0.0f;
 };
 
 // Grouped-query attention over the paged cache: query head h reads kv head

@@ -32,9 +32,10 @@ DecoderModel::DecoderModel(const ModelConfig& config, DecoderWeights weights, in
       weights_(std::move(weights)),
       is_layer_norm_(config.norm_kind == "layer_norm"),
       is_rope_(config.position_kind == "rope"),
-      activation_(config.activation == "gelu_tanh" ? Activation::kGeluTanh
-                  : config.activation == "relu"    ? Activation::kRelu
-                                                   : Activation::kSiluGated) {
+      activation_(config.activation == "gelu_tanh"         ? Activation::kGeluTanh
+                  : config.activation == "gelu_tanh_gated" ? Activation::kGeluTanhGated
+                  : config.activation == "relu"            ? Activation::kRelu
+                                                           : Activation::kSiluGated) {
   if (is_rope_) {
     rope_cos_sin_ = rope_cos_sin_table(config_, config_.rotary_dim, max_positions);
     is_longrope_ = config_.rope_scaling.type == "longrope";
@@ -78,15 +79,22 @@ void DecoderModel::embed(ThreadPool& pool, const ForwardBatch& batch) {
   const int64_t hidden = config_.hidden_size;
   const int64_t embed_dim = config_.word_embed_proj_dim;
   grow(hidden_, num_tokens * hidden);
+  const kernels::PackedWeight& table = weights_.token_embedding;
   if (weights_.project_in.empty()) {
-    gather_rows(weights_.token_embedding, batch.token_ids.data(), num_tokens, 0, hidden,
-                hidden_.data());
+    for (int64_t i = 0; i < num_tokens; ++i) {
+      table.unpack_row(batch.token_ids[i], hidden_.data() + i * hidden);
+    }
   } else {
     grow(embed_rows_, num_tokens * embed_dim);
-    gather_rows(weights_.token_embedding, batch.token_ids.data(), num_tokens, 0, embed_dim,
-                embed_rows_.data());
+    for (int64_t i = 0; i < num_tokens; ++i) {
+      table.unpack_row(batch.token_ids[i], embed_rows_.data() + i * embed_dim);
+    }
     kernels::gemm(pool, embed_rows_.data(), num_tokens, embed_dim, weights_.project_in.weight,
                   weights_.project_in.bias_or_null(), hidden_.data(), hidden);
+  }
+  if (config_.embedding_scale != 1.0) {
+    const auto scale = static_cast<float>(config_.embedding_scale);
+    for (int64_t i = 0; i < num_tokens * hidden; ++i) hidden_[i] *= scale;
   }
   if (!is_rope_) {  // learned positions
     grow(proj_out_, num_tokens * hidden);
@@ -123,8 +131,24 @@ void DecoderModel::forward(ThreadPool& pool, const ForwardBatch& batch, KvCache&
     head_in = final_proj_.data();
   }
   logits.resize(static_cast<size_t>(num_rows * config_.vocab_size));
-  kernels::gemm(pool, head_in, num_rows, head_in_width, weights_.lm_head.weight,
-                weights_.lm_head.bias_or_null(), logits.data(), config_.vocab_size);
+  const bool is_tied = weights_.lm_head.empty();
+  kernels::gemm(pool, head_in, num_rows, head_in_width,
+                is_tied ? weights_.token_embedding : weights_.lm_head.weight,
+                is_tied ? nullptr : weights_.lm_head.bias_or_null(), logits.data(),
+                config_.vocab_size);
+  if (config_.final_logit_softcapping > 0) {
+    const auto cap = static_cast<float>(config_.final_logit_softcapping);
+    float* z = logits.data();
+    pool.parallel_for_grain(num_rows * config_.vocab_size, 4096, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) z[i] = cap * std::tanh(z[i] / cap);
+    });
+  }
+}
+
+void DecoderModel::add_residual(ThreadPool& pool, const Norm& post_norm, float* sublayer_out,
+                                int64_t num_tokens) {
+  if (config_.sandwich_norm) apply_norm(pool, post_norm, sublayer_out, num_tokens, sublayer_out);
+  kernels::add_inplace(pool, hidden_.data(), sublayer_out, num_tokens * config_.hidden_size);
 }
 
 void DecoderModel::attention_block(ThreadPool& pool, const DecoderLayerWeights& layer,
@@ -182,12 +206,14 @@ void DecoderModel::attention_block(ThreadPool& pool, const DecoderLayerWeights& 
   attention.block_tables = batch.block_tables.data();
   attention.max_blocks_per_seq = batch.max_blocks_per_seq;
   attention.sliding_window = layer_windows_[layer_index];
-  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  attention.softcap = static_cast<float>(config_.attn_logit_softcapping);
+  const float scale = config_.attention_scale > 0 ? static_cast<float>(config_.attention_scale)
+                                                  : 1.0f / std::sqrt(static_cast<float>(head_dim));
   kernels::paged_attention(pool, q, qkv_width, config_.num_heads, attention, layer_cache, scale,
                            attn_out_.data(), q_width);
   kernels::gemm(pool, attn_out_.data(), num_tokens, q_width, layer.out_proj.weight,
                 layer.out_proj.bias_or_null(), proj_out_.data(), hidden);
-  kernels::add_inplace(pool, hidden_.data(), proj_out_.data(), num_tokens * hidden);
+  add_residual(pool, layer.attention_post_norm, proj_out_.data(), num_tokens);
   if (!config_.is_norm_before) {
     apply_norm(pool, layer.attention_norm, hidden_.data(), num_tokens, hidden_.data());
   }
@@ -197,7 +223,8 @@ void DecoderModel::mlp_block(ThreadPool& pool, const DecoderLayerWeights& layer,
                              int64_t num_tokens) {
   const int64_t hidden = config_.hidden_size;
   const int64_t inter = config_.intermediate_size;
-  const bool is_gated = activation_ == Activation::kSiluGated;
+  const bool is_gated =
+      activation_ == Activation::kSiluGated || activation_ == Activation::kGeluTanhGated;
   const int64_t up_width = is_gated ? 2 * inter : inter;
   grow(mlp_in_, num_tokens * up_width);
   grow(proj_out_, num_tokens * hidden);
@@ -211,7 +238,12 @@ void DecoderModel::mlp_block(ThreadPool& pool, const DecoderLayerWeights& layer,
   const float* activated = mlp_in_.data();
   if (is_gated) {
     grow(mlp_act_, num_tokens * inter);
-    kernels::silu_mul(pool, mlp_in_.data(), num_tokens, inter, up_width, mlp_act_.data(), inter);
+    if (activation_ == Activation::kSiluGated) {
+      kernels::silu_mul(pool, mlp_in_.data(), num_tokens, inter, up_width, mlp_act_.data(), inter);
+    } else {
+      kernels::gelu_tanh_mul(pool, mlp_in_.data(), num_tokens, inter, up_width, mlp_act_.data(),
+                             inter);
+    }
     activated = mlp_act_.data();
   } else if (activation_ == Activation::kGeluTanh) {
     kernels::gelu_tanh(pool, mlp_in_.data(), num_tokens * inter, mlp_in_.data());
@@ -220,7 +252,7 @@ void DecoderModel::mlp_block(ThreadPool& pool, const DecoderLayerWeights& layer,
   }
   kernels::gemm(pool, activated, num_tokens, inter, layer.down.weight, layer.down.bias_or_null(),
                 proj_out_.data(), hidden);
-  kernels::add_inplace(pool, hidden_.data(), proj_out_.data(), num_tokens * hidden);
+  add_residual(pool, layer.mlp_post_norm, proj_out_.data(), num_tokens);
   if (!config_.is_norm_before) {
     apply_norm(pool, layer.mlp_norm, hidden_.data(), num_tokens, hidden_.data());
   }

@@ -1,18 +1,22 @@
 // The shared decoder every architecture is assembled from:
 //
-//   x = embed(token) [-> project_in] [+ position_table[position + position_offset]]
+//   x = embed(token) [* embedding_scale] [-> project_in] [+ position_table[position + offset]]
 //   N x pre-norm:   x += attention(norm1(x));  x += mlp(norm2(x))
+//       sandwich:   x += norm1_post(attention(norm1(x)));  x += norm2_post(mlp(norm2(x)))
 //       post-norm:  x = norm1(x + attention(x));  x = norm2(x + mlp(x))
-//   [final norm (pre-norm only)] [-> project_out] -> LM head
+//   [final norm (pre-norm only)] [-> project_out] -> LM head [-> cap * tanh(logits / cap)]
 //
 //   attention: qkv GEMM (+bias) -> [per-head q/k RMSNorm] -> [RoPE on the first rotary_dim
 //              dims of each head; LongRoPE picks short/long tables per sequence] -> paged
-//              attention (causal, or sliding-window on the layers that have one) -> out GEMM
+//              attention (causal, or sliding-window on the layers that have one; scale
+//              1/sqrt(head_dim) or attention_scale; optional score soft-capping) -> out GEMM
 //   mlp:       "silu": gate_up GEMM -> silu(gate) * up -> down GEMM (SwiGLU)
+//              "gelu_tanh_gated": the same with gelu_tanh(gate) (GeGLU)
 //              "gelu_tanh" | "relu": fc1 GEMM (+bias) -> activation -> fc2 GEMM (+bias)
 //
-// The blocks are picked by ModelConfig (norm_kind, is_norm_before, qk_norm, activation,
-// position_kind); the loaders (architectures.h) fill DecoderWeights from a checkpoint.
+// The blocks are picked by ModelConfig (norm_kind, is_norm_before, sandwich_norm, qk_norm,
+// activation, position_kind, the soft-caps); the loaders (architectures.h) fill DecoderWeights from
+// a checkpoint.
 #pragma once
 
 #include <cstdint>
@@ -44,19 +48,23 @@ struct DecoderLayerWeights {
   std::vector<float> q_norm, k_norm;  // qk_norm only: [head_dim] RMSNorm weights
   Linear out_proj;                    // [hidden, num_heads * head_dim]
   Norm mlp_norm;
+  // sandwich_norm only: applied to the attention / MLP output before its residual add.
+  Norm attention_post_norm, mlp_post_norm;
   Linear up;    // "silu": rows gate (intermediate), up (intermediate); else fc1 [intermediate]
   Linear down;  // [hidden, intermediate]
 };
 
 struct DecoderWeights {
-  std::vector<float> token_embedding;  // vocab_size x word_embed_proj_dim
-  Linear project_in;                   // word_embed_proj_dim -> hidden; empty when equal
+  // [vocab_size, word_embed_proj_dim], packed in the weight type: its rows are the input
+  // embeddings, and it is the LM head when lm_head is empty (tied).
+  kernels::PackedWeight token_embedding;
+  Linear project_in;  // word_embed_proj_dim -> hidden; empty when equal
   // position_kind "learned": (max_position_embeddings + position_offset) x hidden_size.
   std::vector<float> position_embedding;
   std::vector<DecoderLayerWeights> layers;
   Norm final_norm;     // pre-norm only
   Linear project_out;  // hidden -> word_embed_proj_dim; empty when equal
-  Linear lm_head;      // [vocab_size, word_embed_proj_dim]
+  Linear lm_head;      // [vocab_size, word_embed_proj_dim]; empty: tied to token_embedding
   int64_t weight_bytes = 0;
 };
 
@@ -80,8 +88,11 @@ class DecoderModel : public Model {
   void mlp_block(ThreadPool& pool, const DecoderLayerWeights& layer, int64_t num_tokens);
   void apply_norm(ThreadPool& pool, const Norm& norm, const float* x, int64_t num_rows,
                   float* out) const;
+  // hidden_ += sublayer_out (num_tokens rows), through post_norm first with sandwich_norm.
+  void add_residual(ThreadPool& pool, const Norm& post_norm, float* sublayer_out,
+                    int64_t num_tokens);
 
-  enum class Activation { kSiluGated, kGeluTanh, kRelu };
+  enum class Activation { kSiluGated, kGeluTanhGated, kGeluTanh, kRelu };
 
   ModelConfig config_;
   DecoderWeights weights_;

@@ -6,19 +6,107 @@
 
 namespace cadence {
 
-std::string gguf_to_hf_tensor_name(const std::string& gguf_name) {
-  static const std::map<std::string, std::string> kGlobal = {
+namespace {
+
+using NameTable = std::map<std::string, std::string>;
+
+// One GGUF architecture: the HF names of its tensors (as llama.cpp's convert_hf_to_gguf.py
+// writes them) and whether its q/k rows are permuted.
+struct GgufArchitecture {
+  const char* name;  // general.architecture
+  bool rope_rows_permuted;
+  const NameTable* layer_names;  // "blk.N.<key>" -> "model.layers.N.<value>"
+};
+
+// The Llama block; Qwen2 shares it (with q/k/v biases, which keep their ".bias" suffix).
+const NameTable kLlamaLayer = {
+    {"attn_norm", "input_layernorm"}, {"ffn_norm", "post_attention_layernorm"},
+    {"attn_q", "self_attn.q_proj"},   {"attn_k", "self_attn.k_proj"},
+    {"attn_v", "self_attn.v_proj"},   {"attn_output", "self_attn.o_proj"},
+    {"ffn_gate", "mlp.gate_proj"},    {"ffn_up", "mlp.up_proj"},
+    {"ffn_down", "mlp.down_proj"},
+};
+
+NameTable with(NameTable table, const NameTable& extra) {
+  table.insert(extra.begin(), extra.end());
+  return table;
+}
+
+// Qwen3: the Llama block plus per-head q/k RMSNorm weights.
+const NameTable kQwen3Layer =
+    with(kLlamaLayer, {{"attn_q_norm", "self_attn.q_norm"}, {"attn_k_norm", "self_attn.k_norm"}});
+
+// Phi-3: fused projections. `ffn_up` is HF's gate_up_proj unchanged ([gate | up] rows).
+const NameTable kPhi3Layer = {
+    {"attn_norm", "input_layernorm"},    {"attn_qkv", "self_attn.qkv_proj"},
+    {"attn_output", "self_attn.o_proj"}, {"ffn_norm", "post_attention_layernorm"},
+    {"ffn_up", "mlp.gate_up_proj"},      {"ffn_down", "mlp.down_proj"},
+};
+
+// Gemma 2: four norms per block. `ffn_norm` is the norm *before* the MLP here, and
+// `post_attention_norm` the one after attention.
+const NameTable kGemma2Layer = {
+    {"attn_norm", "input_layernorm"},
+    {"attn_q", "self_attn.q_proj"},
+    {"attn_k", "self_attn.k_proj"},
+    {"attn_v", "self_attn.v_proj"},
+    {"attn_output", "self_attn.o_proj"},
+    {"post_attention_norm", "post_attention_layernorm"},
+    {"ffn_norm", "pre_feedforward_layernorm"},
+    {"ffn_gate", "mlp.gate_proj"},
+    {"ffn_up", "mlp.up_proj"},
+    {"ffn_down", "mlp.down_proj"},
+    {"post_ffw_norm", "post_feedforward_layernorm"},
+};
+
+const std::vector<GgufArchitecture>& architectures() {
+  static const std::vector<GgufArchitecture> kArchitectures = {
+      {"llama", true, &kLlamaLayer},    {"qwen2", false, &kLlamaLayer},
+      {"qwen3", false, &kQwen3Layer},   {"phi3", false, &kPhi3Layer},
+      {"gemma2", false, &kGemma2Layer},
+  };
+  return kArchitectures;
+}
+
+const GgufArchitecture* find_architecture(const std::string& arch) {
+  for (const GgufArchitecture& entry : architectures()) {
+    if (arch == entry.name) return &entry;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const std::vector<std::string>& gguf_supported_architectures() {
+  static const std::vector<std::string> kNames = [] {
+    std::vector<std::string> names;
+    for (const GgufArchitecture& entry : architectures()) names.emplace_back(entry.name);
+    return names;
+  }();
+  return kNames;
+}
+
+std::string supported_gguf_architecture(const GgufFile& gguf) {
+  const std::string arch = gguf.get_string("general.architecture");
+  if (find_architecture(arch) == nullptr) {
+    std::string names;
+    for (const std::string& name : gguf_supported_architectures()) {
+      names += (names.empty() ? "" : ", ") + name;
+    }
+    throw std::runtime_error(gguf.path() + ": GGUF architecture '" + arch +
+                             "' is not supported (supported: " + names + ")");
+  }
+  return arch;
+}
+
+std::string gguf_to_hf_tensor_name(const std::string& arch, const std::string& gguf_name) {
+  static const NameTable kGlobal = {
       {"token_embd", "model.embed_tokens"},
       {"output_norm", "model.norm"},
       {"output", "lm_head"},
   };
-  static const std::map<std::string, std::string> kPerLayer = {
-      {"attn_norm", "input_layernorm"}, {"ffn_norm", "post_attention_layernorm"},
-      {"attn_q", "self_attn.q_proj"},   {"attn_k", "self_attn.k_proj"},
-      {"attn_v", "self_attn.v_proj"},   {"attn_output", "self_attn.o_proj"},
-      {"ffn_gate", "mlp.gate_proj"},    {"ffn_up", "mlp.up_proj"},
-      {"ffn_down", "mlp.down_proj"},
-  };
+  const GgufArchitecture* architecture = find_architecture(arch);
+  if (architecture == nullptr) return "";
   const size_t suffix_dot = gguf_name.rfind('.');
   if (suffix_dot == std::string::npos) return "";
   const std::string suffix = gguf_name.substr(suffix_dot);  // ".weight" / ".bias"
@@ -27,8 +115,8 @@ std::string gguf_to_hf_tensor_name(const std::string& gguf_name) {
     const size_t layer_end = stem.find('.', 4);
     if (layer_end == std::string::npos) return "";
     const std::string layer = stem.substr(4, layer_end - 4);
-    auto it = kPerLayer.find(stem.substr(layer_end + 1));
-    if (it == kPerLayer.end()) return "";
+    auto it = architecture->layer_names->find(stem.substr(layer_end + 1));
+    if (it == architecture->layer_names->end()) return "";
     return "model.layers." + layer + "." + it->second + suffix;
   }
   auto it = kGlobal.find(stem);
@@ -38,19 +126,19 @@ std::string gguf_to_hf_tensor_name(const std::string& gguf_name) {
 GgufCheckpoint::GgufCheckpoint(const std::string& path)
     : Checkpoint(path), gguf_(std::make_unique<GgufFile>(path)) {
   files_.push_back(gguf_->shared_file());
-  const std::string arch = gguf_->get_string("general.architecture");
-  if (arch == "llama") {
-    rope_rows_permuted_ = true;
-    num_heads_ = gguf_->get_int("llama.attention.head_count");
+  const std::string arch = supported_gguf_architecture(*gguf_);
+  rope_rows_permuted_ = find_architecture(arch)->rope_rows_permuted;
+  if (rope_rows_permuted_) {
+    num_heads_ = gguf_->get_int(arch + ".attention.head_count");
     num_kv_heads_ = num_heads_;
-    if (gguf_->find("llama.attention.head_count_kv") != nullptr) {
-      num_kv_heads_ = gguf_->get_int("llama.attention.head_count_kv");
+    if (gguf_->find(arch + ".attention.head_count_kv") != nullptr) {
+      num_kv_heads_ = gguf_->get_int(arch + ".attention.head_count_kv");
     }
   }
   const MappedFile& file = gguf_->file();
   for (const GgufTensorInfo& info : gguf_->tensor_infos()) {
-    const std::string hf_name = gguf_to_hf_tensor_name(info.name);
-    if (hf_name.empty()) continue;  // e.g. rope_freqs: handled by the config, not a weight
+    const std::string hf_name = gguf_to_hf_tensor_name(arch, info.name);
+    if (hf_name.empty()) continue;  // e.g. rope_factors_*: read by the config, not a weight
     TensorRef tensor = gguf_tensor_ref(*gguf_, info);
     tensor.name = hf_name;
     add_tensor(std::move(tensor), file.size_bytes(), file.data());
@@ -89,8 +177,7 @@ TensorRef gguf_tensor_ref(const GgufFile& gguf, const GgufTensorInfo& info) {
   return tensor;
 }
 
-FloatTensor read_gguf_tensor(const std::string& path, const std::string& gguf_name) {
-  const GgufFile gguf(path);
+FloatTensor read_gguf_tensor(const GgufFile& gguf, const std::string& gguf_name) {
   for (const GgufTensorInfo& info : gguf.tensor_infos()) {
     if (info.name != gguf_name) continue;
     const TensorRef tensor = gguf_tensor_ref(gguf, info);
@@ -100,7 +187,11 @@ FloatTensor read_gguf_tensor(const std::string& path, const std::string& gguf_na
     tensor_type_traits(tensor.type).to_float(tensor.data, out.values.data(), info.num_elements);
     return out;
   }
-  throw std::runtime_error("tensor '" + gguf_name + "' not found in " + path);
+  throw std::runtime_error("tensor '" + gguf_name + "' not found in " + gguf.path());
+}
+
+FloatTensor read_gguf_tensor(const std::string& path, const std::string& gguf_name) {
+  return read_gguf_tensor(GgufFile(path), gguf_name);
 }
 
 std::vector<float> GgufCheckpoint::read_float(const std::string& name,

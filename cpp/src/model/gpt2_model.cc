@@ -17,7 +17,7 @@
 namespace cadence {
 
 std::unique_ptr<Model> load_gpt2_model(const ModelConfig& config, const Checkpoint& checkpoint,
-                                       int64_t max_positions) {
+                                       const ModelLoadOptions& options) {
   require_config(config, config.norm_kind == "layer_norm", "norm_kind", "layer_norm");
   require_config(config, config.activation == "gelu_tanh", "activation", "gelu_tanh");
   require_config(config, config.position_kind == "learned" && config.position_offset == 0,
@@ -34,10 +34,10 @@ std::unique_ptr<Model> load_gpt2_model(const ModelConfig& config, const Checkpoi
   const int64_t hidden = config.hidden_size;
   const int64_t inter = config.intermediate_size;
 
-  WeightLoader loader(checkpoint);
+  WeightLoader loader(checkpoint, options.weight_type);
   const std::string root = loader.find_prefix({"transformer.", ""}, "wte.weight");
   DecoderWeights w;
-  w.token_embedding = loader.table(root + "wte.weight", config.vocab_size, hidden);
+  w.token_embedding = loader.embedding(root + "wte.weight", config.vocab_size, hidden);
   w.position_embedding = loader.table(root + "wpe.weight", config.max_position_embeddings, hidden);
   for (int64_t l = 0; l < config.num_layers; ++l) {
     const std::string p = root + "h." + std::to_string(l) + ".";
@@ -52,9 +52,9 @@ std::unique_ptr<Model> load_gpt2_model(const ModelConfig& config, const Checkpoi
     w.layers.push_back(std::move(layer));
   }
   w.final_norm = loader.norm(root + "ln_f.weight", root + "ln_f.bias", hidden);
-  w.lm_head = loader.lm_head(config, w.token_embedding, hidden);
+  w.lm_head = loader.lm_head(config, hidden);
   w.weight_bytes = loader.weight_bytes();
-  return std::make_unique<DecoderModel>(config, std::move(w), max_positions);
+  return std::make_unique<DecoderModel>(config, std::move(w), options.max_positions);
 }
 
 }  // namespace cadence

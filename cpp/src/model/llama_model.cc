@@ -13,7 +13,7 @@ namespace cadence {
 
 std::unique_ptr<Model> load_llama_family_model(const ModelConfig& config,
                                                const Checkpoint& checkpoint,
-                                               int64_t max_positions) {
+                                               const ModelLoadOptions& options) {
   require_config(config, config.norm_kind == "rms_norm", "norm_kind", "rms_norm");
   require_config(config, config.activation == "silu", "activation", "silu");
   require_config(config, config.position_kind == "rope", "position_kind", "rope");
@@ -28,9 +28,9 @@ std::unique_ptr<Model> load_llama_family_model(const ModelConfig& config,
   const int64_t kv_rows = config.num_kv_heads * head_dim;
   const int64_t inter = config.intermediate_size;
 
-  WeightLoader loader(checkpoint);
+  WeightLoader loader(checkpoint, options.weight_type);
   DecoderWeights w;
-  w.token_embedding = loader.table("model.embed_tokens.weight", config.vocab_size, hidden);
+  w.token_embedding = loader.embedding("model.embed_tokens.weight", config.vocab_size, hidden);
   for (int64_t l = 0; l < config.num_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     const std::string attn = p + "self_attn.";
@@ -64,9 +64,9 @@ std::unique_ptr<Model> load_llama_family_model(const ModelConfig& config,
     w.layers.push_back(std::move(layer));
   }
   w.final_norm = loader.norm("model.norm.weight", "", hidden);
-  w.lm_head = loader.lm_head(config, w.token_embedding, hidden);
+  w.lm_head = loader.lm_head(config, hidden);
   w.weight_bytes = loader.weight_bytes();
-  return std::make_unique<DecoderModel>(config, std::move(w), max_positions);
+  return std::make_unique<DecoderModel>(config, std::move(w), options.max_positions);
 }
 
 }  // namespace cadence

@@ -4,8 +4,6 @@
 #include <initializer_list>
 #include <stdexcept>
 
-#include "model/gguf_file.h"
-
 namespace cadence {
 
 namespace {
@@ -51,7 +49,7 @@ void check_longrope(const RopeScaling& scaling, int64_t rotary_dim) {
 const std::vector<std::string>& ModelConfig::supported_architectures() {
   static const std::vector<std::string> kArchitectures = {
       "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
-      "GPT2LMHeadModel",  "OPTForCausalLM",     "Phi3ForCausalLM"};
+      "GPT2LMHeadModel",  "OPTForCausalLM",     "Phi3ForCausalLM",  "Gemma2ForCausalLM"};
   return kArchitectures;
 }
 
@@ -83,7 +81,18 @@ void ModelConfig::finalize() {
     head_dim = hidden_size / num_heads;
   }
   require_one_of(norm_kind, "norm_kind", {"rms_norm", "layer_norm"});
-  require_one_of(activation, "activation", {"silu", "gelu_tanh", "relu"});
+  require_one_of(activation, "activation", {"silu", "gelu_tanh_gated", "gelu_tanh", "relu"});
+  if (!(embedding_scale > 0)) {
+    throw std::invalid_argument("model config: embedding_scale must be > 0");
+  }
+  if (attention_scale < 0 || attn_logit_softcapping < 0 || final_logit_softcapping < 0) {
+    throw std::invalid_argument(
+        "model config: attention_scale, attn_logit_softcapping and final_logit_softcapping "
+        "must be >= 0 (0 = unused)");
+  }
+  if (sandwich_norm && !is_norm_before) {
+    throw std::invalid_argument("model config: sandwich_norm needs is_norm_before");
+  }
   require_one_of(position_kind, "position_kind", {"rope", "learned"});
   if (position_offset < 0 || (position_kind == "rope" && position_offset != 0)) {
     throw std::invalid_argument(
@@ -121,65 +130,6 @@ void ModelConfig::finalize() {
     throw std::invalid_argument("model config: rope_scaling factor must be > 0");
   }
   if (type == "longrope") check_longrope(rope_scaling, rotary_dim);
-}
-
-ModelConfig load_gguf_model_config(const std::string& path) {
-  const GgufFile gguf(path);
-  const std::string arch = gguf.get_string("general.architecture");
-  ModelConfig config;
-  if (arch == "llama") {
-    config.architecture = "LlamaForCausalLM";
-  } else if (arch == "qwen2") {
-    config.architecture = "Qwen2ForCausalLM";
-    config.attention_bias = true;
-  } else {
-    throw std::runtime_error(path + ": GGUF architecture '" + arch +
-                             "' is not supported (supported: llama, qwen2)");
-  }
-  const std::string p = arch + ".";
-  config.hidden_size = gguf.get_int(p + "embedding_length");
-  config.intermediate_size = gguf.get_int(p + "feed_forward_length");
-  config.num_layers = gguf.get_int(p + "block_count");
-  config.num_heads = gguf.get_int(p + "attention.head_count");
-  config.num_kv_heads = gguf.find(p + "attention.head_count_kv") != nullptr
-                            ? gguf.get_int(p + "attention.head_count_kv")
-                            : config.num_heads;
-  config.rms_norm_eps = gguf.get_float(p + "attention.layer_norm_rms_epsilon");
-  config.rope_theta =
-      gguf.find(p + "rope.freq_base") ? gguf.get_float(p + "rope.freq_base") : 10000.0;
-  config.max_position_embeddings = gguf.get_int(p + "context_length");
-  if (gguf.find(p + "attention.key_length") != nullptr) {
-    config.head_dim = gguf.get_int(p + "attention.key_length");
-  }
-  if (const GgufValue* type = gguf.find(p + "rope.scaling.type")) {
-    if (type->string_value == "linear") {
-      config.rope_scaling.type = "linear";
-      config.rope_scaling.factor = gguf.get_float(p + "rope.scaling.factor");
-    } else if (type->string_value != "none") {
-      throw std::runtime_error(path + ": rope scaling '" + type->string_value +
-                               "' in GGUF metadata is not supported (supported: none, linear)");
-    }
-  }
-  for (const GgufTensorInfo& info : gguf.tensor_infos()) {
-    if (info.name == "rope_freqs.weight") {
-      throw std::runtime_error(path +
-                               ": per-dimension rope_freqs (Llama-3.1 scaling in GGUF) "
-                               "is not supported yet; load the HF checkpoint instead");
-    }
-  }
-  if (const GgufValue* tokens = gguf.find("tokenizer.ggml.tokens")) {
-    config.vocab_size = tokens->array_length;
-  }
-  if (gguf.find(p + "vocab_size") != nullptr) config.vocab_size = gguf.get_int(p + "vocab_size");
-  bool has_output = false;
-  for (const GgufTensorInfo& info : gguf.tensor_infos()) has_output |= info.name == "output.weight";
-  config.tie_word_embeddings = !has_output;
-  if (gguf.find("tokenizer.ggml.eos_token_id") != nullptr) {
-    config.eos_token_ids.push_back(
-        static_cast<int32_t>(gguf.get_int("tokenizer.ggml.eos_token_id")));
-  }
-  config.finalize();
-  return config;
 }
 
 }  // namespace cadence

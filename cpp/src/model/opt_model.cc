@@ -22,7 +22,7 @@ namespace cadence {
 constexpr int64_t kOptPositionOffset = 2;
 
 std::unique_ptr<Model> load_opt_model(const ModelConfig& config, const Checkpoint& checkpoint,
-                                      int64_t max_positions) {
+                                      const ModelLoadOptions& options) {
   require_config(config, config.norm_kind == "layer_norm", "norm_kind", "layer_norm");
   require_config(config, config.activation == "relu", "activation", "relu");
   require_config(config,
@@ -38,11 +38,11 @@ std::unique_ptr<Model> load_opt_model(const ModelConfig& config, const Checkpoin
   const int64_t inter = config.intermediate_size;
   const int64_t embed_dim = config.word_embed_proj_dim;
 
-  WeightLoader loader(checkpoint);
+  WeightLoader loader(checkpoint, options.weight_type);
   const std::string root =
       loader.find_prefix({"model.decoder.", "decoder."}, "embed_tokens.weight");
   DecoderWeights w;
-  w.token_embedding = loader.table(root + "embed_tokens.weight", config.vocab_size, embed_dim);
+  w.token_embedding = loader.embedding(root + "embed_tokens.weight", config.vocab_size, embed_dim);
   w.position_embedding = loader.table(root + "embed_positions.weight",
                                       config.max_position_embeddings + kOptPositionOffset, hidden);
   if (embed_dim != hidden) {
@@ -72,9 +72,9 @@ std::unique_ptr<Model> load_opt_model(const ModelConfig& config, const Checkpoin
     w.final_norm =
         loader.norm(root + "final_layer_norm.weight", root + "final_layer_norm.bias", hidden);
   }
-  w.lm_head = loader.lm_head(config, w.token_embedding, embed_dim);
+  w.lm_head = loader.lm_head(config, embed_dim);
   w.weight_bytes = loader.weight_bytes();
-  return std::make_unique<DecoderModel>(config, std::move(w), max_positions);
+  return std::make_unique<DecoderModel>(config, std::move(w), options.max_positions);
 }
 
 }  // namespace cadence

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "kernels/half.h"
+
 namespace cadence {
 
 std::string WeightLoader::find_prefix(std::initializer_list<const char*> prefixes,
@@ -14,14 +16,35 @@ std::string WeightLoader::find_prefix(std::initializer_list<const char*> prefixe
   throw std::runtime_error(checkpoint_.path() + ": tensor not found (tried " + tried + ")");
 }
 
+void WeightLoader::round_to_weight_type(std::vector<float>& values) const {
+  using kernels::WeightType;
+  if (weight_type_ == WeightType::kBF16) {
+    for (float& v : values) v = kernels::bf16_to_float(kernels::float_to_bf16(v));
+  } else if (weight_type_ == WeightType::kF16) {
+    for (float& v : values) v = kernels::f16_to_float(kernels::float_to_f16(v));
+  }
+}
+
 std::vector<float> WeightLoader::vector(const std::string& name, int64_t size) {
   weight_bytes_ += size * 4;
-  return checkpoint_.read_float(name, {size});
+  std::vector<float> values = checkpoint_.read_float(name, {size});
+  round_to_weight_type(values);
+  return values;
 }
 
 std::vector<float> WeightLoader::table(const std::string& name, int64_t rows, int64_t cols) {
   weight_bytes_ += rows * cols * 4;
-  return checkpoint_.read_float(name, {rows, cols});
+  std::vector<float> values = checkpoint_.read_float(name, {rows, cols});
+  round_to_weight_type(values);
+  return values;
+}
+
+kernels::PackedWeight WeightLoader::embedding(const std::string& name, int64_t rows, int64_t cols) {
+  const std::vector<float> values = checkpoint_.read_float(name, {rows, cols});
+  kernels::PackedWeight packed =
+      kernels::PackedWeight::pack(values.data(), rows, cols, cols, weight_type_);
+  weight_bytes_ += packed.size_bytes();
+  return packed;
 }
 
 Linear WeightLoader::linear(const std::vector<std::pair<std::string, int64_t>>& parts,
@@ -57,23 +80,23 @@ Linear WeightLoader::conv1d(const std::string& name, int64_t in_features, int64_
 
 Linear WeightLoader::pack(const std::vector<float>& matrix, int64_t rows, int64_t cols) {
   Linear linear;
-  linear.weight = kernels::PackedWeight::pack(matrix.data(), rows, cols, cols);
+  linear.weight = kernels::PackedWeight::pack(matrix.data(), rows, cols, cols, weight_type_);
   weight_bytes_ += linear.weight.size_bytes();
   return linear;
 }
 
-Linear WeightLoader::lm_head(const ModelConfig& config, const std::vector<float>& token_embedding,
-                             int64_t in_dim) {
-  if (config.tie_word_embeddings || !checkpoint_.has("lm_head.weight")) {
-    return pack(token_embedding, config.vocab_size, in_dim);
-  }
+Linear WeightLoader::lm_head(const ModelConfig& config, int64_t in_dim) {
+  if (config.tie_word_embeddings || !checkpoint_.has("lm_head.weight")) return Linear{};
   return linear({{"lm_head.weight", config.vocab_size}}, in_dim);
 }
 
-Norm WeightLoader::norm(const std::string& weight_name, const std::string& bias_name,
-                        int64_t size) {
+Norm WeightLoader::norm(const std::string& weight_name, const std::string& bias_name, int64_t size,
+                        float weight_offset) {
   Norm norm;
   norm.weight = vector(weight_name, size);
+  if (weight_offset != 0.0f) {
+    for (float& w : norm.weight) w += weight_offset;
+  }
   if (!bias_name.empty()) norm.bias = vector(bias_name, size);
   return norm;
 }

@@ -1,6 +1,11 @@
 // Load-time helpers the architecture loaders share: read checkpoint tensors (checking their
 // shapes), convert them to fp32, lay matrices out as nn.Linear's [out, in] and pack them for the
-// GEMM kernel, and count the bytes the model keeps.
+// GEMM kernel in the engine's weight type, and count the bytes the model keeps.
+//
+// Weight type (EngineConfig::weight_dtype): matrices and the token embedding are stored in it;
+// vectors and small tables (norms, biases, learned positions) stay fp32 but are rounded to it,
+// so the model computes what HF computes with model.to(dtype).float(). One tensor at a time is
+// held in fp32 while it is converted, never the whole model.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +21,9 @@ namespace cadence {
 
 class WeightLoader {
  public:
-  explicit WeightLoader(const Checkpoint& checkpoint) : checkpoint_(checkpoint) {}
+  explicit WeightLoader(const Checkpoint& checkpoint,
+                        kernels::WeightType weight_type = kernels::WeightType::kF32)
+      : checkpoint_(checkpoint), weight_type_(weight_type) {}
 
   const Checkpoint& checkpoint() const { return checkpoint_; }
   bool has(const std::string& name) const { return checkpoint_.has(name); }
@@ -29,8 +36,11 @@ class WeightLoader {
 
   // A vector of `size` floats.
   std::vector<float> vector(const std::string& name, int64_t size);
-  // An unpacked [rows, cols] table (embeddings).
+  // An unpacked [rows, cols] fp32 table (learned position embeddings).
   std::vector<float> table(const std::string& name, int64_t rows, int64_t cols);
+  // The token embedding [rows, cols], packed like a Linear weight: the decoder gathers its
+  // rows (PackedWeight::unpack_row) and multiplies by it as the LM head when that is tied.
+  kernels::PackedWeight embedding(const std::string& name, int64_t rows, int64_t cols);
 
   // nn.Linear weights [rows_i, num_cols] stacked by rows (e.g. q, k, v), with their biases
   // (`bias_names` empty: no bias; else one per part, in the same order).
@@ -40,20 +50,25 @@ class WeightLoader {
   // to [out, in] at load. `bias_name` empty: no bias.
   Linear conv1d(const std::string& name, int64_t in_features, int64_t out_features,
                 const std::string& bias_name);
-  // Packs an [rows, cols] fp32 matrix already in memory (a tied LM head).
+  // Packs an [rows, cols] fp32 matrix already in memory.
   Linear pack(const std::vector<float>& matrix, int64_t rows, int64_t cols);
-  // The LM head [vocab_size, in_dim]: `lm_head.weight`, or the token embedding when the
-  // config ties them or the checkpoint has no head.
-  Linear lm_head(const ModelConfig& config, const std::vector<float>& token_embedding,
-                 int64_t in_dim);
+  // The LM head [vocab_size, in_dim] from `lm_head.weight`; empty (the decoder then uses the
+  // token embedding) when the config ties them or the checkpoint has no head.
+  Linear lm_head(const ModelConfig& config, int64_t in_dim);
 
-  // RMSNorm (`bias_name` empty) or LayerNorm weights of `size` floats.
-  Norm norm(const std::string& weight_name, const std::string& bias_name, int64_t size);
+  // RMSNorm (`bias_name` empty) or LayerNorm weights of `size` floats, plus `weight_offset`
+  // (Gemma's RMSNorm multiplies by 1 + weight).
+  Norm norm(const std::string& weight_name, const std::string& bias_name, int64_t size,
+            float weight_offset = 0.0f);
 
   int64_t weight_bytes() const { return weight_bytes_; }
 
  private:
+  // Rounds fp32 values to the weight type and back (no-op for fp32).
+  void round_to_weight_type(std::vector<float>& values) const;
+
   const Checkpoint& checkpoint_;
+  kernels::WeightType weight_type_;
   int64_t weight_bytes_ = 0;
 };
 

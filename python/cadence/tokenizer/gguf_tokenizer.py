@@ -11,10 +11,12 @@ Supported ``tokenizer.ggml.model`` values:
 - ``gpt2``: byte-level BPE. The pre-tokenizer split regex is chosen by ``tokenizer.ggml.pre``
   (see ``_PRE_TOKENIZER_SPLITS``); names not listed there (``smollm``, ``gpt-2``, ...) use the
   GPT-2 regex built into ``ByteLevel``, as transformers does.
-- ``llama``: SentencePiece-style BPE with byte fallback and a ``\u2581`` (Metaspace) prefix; merges
-  come from the file or, when absent, are derived from the token scores. One deliberate
-  difference: ``tokenizer.ggml.add_space_prefix = false`` is honoured (no ``\u2581`` prepended, as
-  llama.cpp does), where transformers ignores the key and always prepends.
+- ``llama``: SentencePiece-style BPE with byte fallback, built in ``gguf_sentencepiece`` with
+  transformers' per-architecture rules (generic, ``phi3``, ``gemma``/``gemma2``/``gemma3``).
+  Deliberate differences from transformers: ``tokenizer.ggml.add_space_prefix = false`` is
+  honoured (no ``\u2581`` prepended, as llama.cpp does) where transformers ignores the key; and a
+  default special token of transformers' tokenizer class that the vocabulary lacks (say
+  ``<mask>`` for Gemma) is left out, where transformers appends it past the model's vocabulary.
 
 Anything else raises ``ValueError`` naming the type.
 """
@@ -28,6 +30,8 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
+
+from cadence.tokenizer.gguf_sentencepiece import build_sentencepiece, split_merges
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
@@ -110,10 +114,6 @@ _PRE_TOKENIZER_SPLITS: dict[str, str] = {
     **dict.fromkeys(("gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2"), _GPT4O_SPLIT),
 }
 
-# Architectures whose "llama"-type vocabulary needs a builder we do not have (transformers
-# special-cases them); refusing is better than tokenizing them subtly wrong.
-_UNSUPPORTED_SENTENCEPIECE_ARCHS = frozenset({"gemma", "gemma2", "gemma3", "phi3"})
-
 
 def load_gguf_tokenizer(path: str) -> PreTrainedTokenizerFast:
     """Return the tokenizer described by the GGUF file at ``path``.
@@ -136,17 +136,14 @@ def load_gguf_tokenizer(path: str) -> PreTrainedTokenizerFast:
     tokens: list[str] = metadata["tokenizer.ggml.tokens"]
     token_types: list[int] = metadata.get("tokenizer.ggml.token_type") or []
 
+    wrapper_kwargs: dict[str, Any] = {}
     if model_type == "gpt2":
         backend = _build_byte_level(metadata, path)
         add_bos_default = False
     elif model_type == "llama":
-        architecture = metadata.get("general.architecture")
-        if architecture in _UNSUPPORTED_SENTENCEPIECE_ARCHS:
-            raise ValueError(
-                f"{path}: tokenizer.ggml.model 'llama' for architecture {architecture!r} is not "
-                "supported (it needs architecture-specific handling)"
-            )
-        backend = _build_sentencepiece(metadata, path)
+        built = build_sentencepiece(metadata, path)
+        backend = built.backend
+        wrapper_kwargs.update(built.wrapper_kwargs)
         # llama.cpp adds BOS to a SentencePiece vocabulary that does not say otherwise.
         add_bos_default = True
     else:
@@ -162,6 +159,7 @@ def load_gguf_tokenizer(path: str) -> PreTrainedTokenizerFast:
         return tokens[token_id] if token_id is not None and 0 <= token_id < len(tokens) else None
 
     kwargs: dict[str, Any] = {
+        **wrapper_kwargs,
         "bos_token": special("bos_token_id"),
         "eos_token": special("eos_token_id"),
         "unk_token": special("unknown_token_id"),
@@ -200,7 +198,7 @@ def _build_byte_level(metadata: dict[str, Any], path: str) -> Tokenizer:
             vocab[token] = index
     if "tokenizer.ggml.merges" not in metadata:
         raise ValueError(f"{path}: byte-level (gpt2) tokenizer without tokenizer.ggml.merges")
-    merges = _split_merges(metadata["tokenizer.ggml.merges"])
+    merges = split_merges(metadata["tokenizer.ggml.merges"])
     backend = Tokenizer(
         models.BPE(
             vocab=vocab,
@@ -223,60 +221,6 @@ def _build_byte_level(metadata: dict[str, Any], path: str) -> Tokenizer:
         )
     backend.decoder = decoders.ByteLevel()
     return backend
-
-
-def _build_sentencepiece(metadata: dict[str, Any], path: str) -> Tokenizer:
-    """SentencePiece-style BPE: ``\u2581`` for spaces, ``<0xNN>`` byte fallback tokens."""
-    tokens: list[str] = metadata["tokenizer.ggml.tokens"]
-    vocab = {token: index for index, token in enumerate(tokens)}
-    if "tokenizer.ggml.merges" in metadata:
-        merges = _split_merges(metadata["tokenizer.ggml.merges"])
-    elif "tokenizer.ggml.scores" in metadata:
-        scores = metadata["tokenizer.ggml.scores"]
-        if len(scores) != len(tokens):
-            raise ValueError(f"{path}: {len(scores)} token scores for {len(tokens)} tokens")
-        merges = _merges_from_scores(vocab, dict(zip(tokens, scores, strict=True)))
-    else:
-        raise ValueError(f"{path}: 'llama' tokenizer with neither merges nor scores")
-    backend = Tokenizer(
-        models.BPE(vocab=vocab, merges=merges, fuse_unk=True, byte_fallback=True, dropout=None)
-    )
-    add_prefix_space = bool(metadata.get("tokenizer.ggml.add_space_prefix", True))
-    backend.pre_tokenizer = pre_tokenizers.Metaspace(
-        replacement="\u2581", prepend_scheme="first" if add_prefix_space else "never", split=False
-    )
-    steps = [decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()]
-    if add_prefix_space:
-        steps.append(decoders.Strip(content=" ", left=1))
-    backend.decoder = decoders.Sequence(steps)
-    return backend
-
-
-def _merges_from_scores(vocab: dict[str, int], scores: dict[str, float]) -> list[tuple[str, str]]:
-    """Recover BPE merges from a SentencePiece vocabulary: every split of a token into two
-    vocabulary tokens is a merge, ranked by the merged token's score (highest first), ties by
-    the lengths of the parts (longer left, then longer right, first) and then by vocab order."""
-    candidates: list[tuple[str, str, float]] = []
-    for piece, score in scores.items():
-        local = [
-            (piece[:cut], piece[cut:], score)
-            for cut in range(1, len(piece))
-            if piece[:cut] in vocab and piece[cut:] in vocab
-        ]
-        local.sort(key=lambda merge: (vocab[merge[0]], vocab[merge[1]]))
-        candidates.extend(local)
-    # A stable sort, descending: equal keys keep the order built above.
-    candidates.sort(key=lambda merge: (merge[2], len(merge[0]), len(merge[1])), reverse=True)
-    return [(left, right) for left, right, _ in candidates]
-
-
-def _split_merges(merges: list[str]) -> list[tuple[str, str]]:
-    """``["a b", ...]`` -> ``[("a", "b"), ...]``."""
-    pairs = []
-    for merge in merges:
-        left, _, right = merge.partition(" ")
-        pairs.append((left, right))
-    return pairs
 
 
 def _add_gguf_added_tokens(
@@ -302,12 +246,13 @@ def _add_gguf_added_tokens(
         if token_type == _TOKEN_TYPE_USER_DEFINED
     ]
     if user_defined:
-        known = backend.get_vocab(with_added_tokens=True)
+        # token_to_id looks in the model's vocabulary and the added tokens, like get_vocab, but
+        # without copying a (for Gemma, 256k-entry) vocabulary into a dict.
         backend.add_tokens(
             [
                 AddedToken(token, normalized=False, special=False)
                 for token in user_defined
-                if token in known
+                if backend.token_to_id(token) is not None
             ]
         )
 

@@ -15,6 +15,7 @@
 
 #include "kernels/isa.h"
 #include "kernels/ops.h"
+#include "kernels/packed_weight.h"
 
 namespace cadence::kernels::cpu {
 
@@ -23,10 +24,11 @@ struct GemmArgs {
   const float* a = nullptr;
   int64_t m = 0;
   int64_t lda = 0;
-  const float* w_panels = nullptr;  // PackedWeight::panel(0)
-  int64_t n = 0;                    // rows of W = columns of C
-  int64_t k = 0;                    // columns of W = columns of A (> 0)
-  const float* bias = nullptr;      // n floats, or nullptr
+  const void* w_panels = nullptr;        // PackedWeight::panel(0)
+  WeightType w_type = WeightType::kF32;  // PackedWeight::type(): its elements' format
+  int64_t n = 0;                         // rows of W = columns of C
+  int64_t k = 0;                         // columns of W = columns of A (> 0)
+  const float* bias = nullptr;           // n floats, or nullptr
   float* c = nullptr;
   int64_t ldc = 0;
 };
@@ -104,6 +106,9 @@ struct KernelTable {
   // Rows [row_begin, row_end) of silu_mul.
   void (*silu_mul_rows)(const float* gate_up, int64_t inter, int64_t ld_gate_up, float* out,
                         int64_t ld_out, int64_t row_begin, int64_t row_end);
+  // Rows [row_begin, row_end) of gelu_tanh_mul.
+  void (*gelu_tanh_mul_rows)(const float* gate_up, int64_t inter, int64_t ld_gate_up, float* out,
+                             int64_t ld_out, int64_t row_begin, int64_t row_end);
   // out[i] = gelu_tanh(x[i]) / relu(x[i]), i < num_elements (out may alias x).
   void (*gelu_tanh)(const float* x, int64_t num_elements, float* out);
   void (*relu)(const float* x, int64_t num_elements, float* out);

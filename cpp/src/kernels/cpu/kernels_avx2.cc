@@ -23,6 +23,7 @@ constexpr KernelTable kAvx2Table = {
     &simd::layer_norm_rows<Avx2Vec>,
     &simd::add<Avx2Vec>,
     &simd::silu_mul_rows<Avx2Vec>,
+    &simd::gelu_tanh_mul_rows<Avx2Vec>,
     &simd::gelu_tanh<Avx2Vec>,
     &simd::relu<Avx2Vec>,
     &simd::rope_rows<Avx2Vec>,

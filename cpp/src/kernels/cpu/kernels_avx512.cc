@@ -27,6 +27,7 @@ constexpr KernelTable kAvx512Table = {
     &simd::layer_norm_rows<Avx512Vec>,
     &simd::add<Avx512Vec>,
     &simd::silu_mul_rows<Avx512Vec>,
+    &simd::gelu_tanh_mul_rows<Avx512Vec>,
     &simd::gelu_tanh<Avx512Vec>,
     &simd::relu<Avx512Vec>,
     &simd::rope_rows<Avx512Vec>,

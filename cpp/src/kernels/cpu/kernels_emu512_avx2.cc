@@ -33,6 +33,9 @@ struct Emu512Vec {
   static Reg set1(float x) { return {H::set1(x), H::set1(x)}; }
   static Reg broadcast(const float* p) { return {H::broadcast(p), H::broadcast(p)}; }
   static Reg load(const float* p) { return {H::load(p), H::load(p + 8)}; }
+  static constexpr bool kBf16Interleaved = false;  // as Avx512Vec
+  static Reg load_bf16(const uint16_t* p) { return {H::load_bf16(p), H::load_bf16(p + 8)}; }
+  static Reg load_f16(const uint16_t* p) { return {H::load_f16(p), H::load_f16(p + 8)}; }
   static void store(float* p, Reg v) {
     H::store(p, v.lo);
     H::store(p + 8, v.hi);
@@ -74,6 +77,7 @@ constexpr KernelTable kEmu512Table = {
     &simd::layer_norm_rows<Emu512Vec>,
     &simd::add<Emu512Vec>,
     &simd::silu_mul_rows<Emu512Vec>,
+    &simd::gelu_tanh_mul_rows<Emu512Vec>,
     &simd::gelu_tanh<Emu512Vec>,
     &simd::relu<Emu512Vec>,
     &simd::rope_rows<Emu512Vec>,

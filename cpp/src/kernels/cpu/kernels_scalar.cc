@@ -1,6 +1,7 @@
 // The scalar path: plain C++ loops, baseline flags. It is the fallback on CPUs without AVX2
 // and the cross-check for the SIMD paths. Same numerics contracts as the SIMD code:
-// - gemm: one fused multiply-add chain per output over ascending k. On CPUs with FMA (all
+// - gemm: one fused multiply-add chain per output over ascending k, bf16 / fp16 weights
+//   widened to fp32 exactly (kernels/half.h) as the SIMD paths do. On CPUs with FMA (all
 //   that can run a SIMD path) that is std::fma, bit-identical to the SIMD paths; without
 //   hardware FMA std::fma is a slow software emulation, so there it is a * b + c instead
 //   (still batch-invariant, just not comparable bit for bit with paths that cannot run there);
@@ -11,6 +12,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/half.h"
 #include "kernels/packed_weight.h"
 
 namespace cadence::kernels::cpu {
@@ -37,18 +39,30 @@ inline float madd(float a, float b, float c) {
   }
 }
 
-template <bool kFma>
+// A stored weight (float, or the bits of a bf16 / fp16) widened to fp32.
+template <WeightType T, class Elem>
+inline float widen(Elem w) {
+  if constexpr (T == WeightType::kF32) {
+    return w;
+  } else if constexpr (T == WeightType::kBF16) {
+    return bf16_to_float(w);
+  } else {
+    return f16_to_float(w);
+  }
+}
+
+template <bool kFma, WeightType T, class Elem>
 void gemm_block_impl(const GemmArgs& g, int64_t m_begin, int64_t m_end, int64_t p_begin,
                      int64_t p_end) {
   for (int64_t p = p_begin; p < p_end; ++p) {
-    const float* panel = g.w_panels + p * g.k * kPanel;
+    const Elem* panel = static_cast<const Elem*>(g.w_panels) + p * g.k * kPanel;
     const int64_t num_cols = g.n - p * kPanel < kPanel ? g.n - p * kPanel : kPanel;
     for (int64_t i = m_begin; i < m_end; ++i) {
       const float* a = g.a + i * g.lda;
       float acc[kPanel] = {};
       for (int64_t k = 0; k < g.k; ++k) {
-        const float* wk = panel + k * kPanel;
-        for (int64_t r = 0; r < kPanel; ++r) acc[r] = madd<kFma>(a[k], wk[r], acc[r]);
+        const Elem* wk = panel + k * kPanel;
+        for (int64_t r = 0; r < kPanel; ++r) acc[r] = madd<kFma>(a[k], widen<T>(wk[r]), acc[r]);
       }
       float* c = g.c + i * g.ldc + p * kPanel;
       for (int64_t r = 0; r < num_cols; ++r) {
@@ -58,11 +72,27 @@ void gemm_block_impl(const GemmArgs& g, int64_t m_begin, int64_t m_end, int64_t 
   }
 }
 
+template <bool kFma>
+void gemm_block_fma(const GemmArgs& g, int64_t m_begin, int64_t m_end, int64_t p_begin,
+                    int64_t p_end) {
+  switch (g.w_type) {
+    case WeightType::kF32:
+      gemm_block_impl<kFma, WeightType::kF32, float>(g, m_begin, m_end, p_begin, p_end);
+      return;
+    case WeightType::kBF16:
+      gemm_block_impl<kFma, WeightType::kBF16, uint16_t>(g, m_begin, m_end, p_begin, p_end);
+      return;
+    case WeightType::kF16:
+      gemm_block_impl<kFma, WeightType::kF16, uint16_t>(g, m_begin, m_end, p_begin, p_end);
+      return;
+  }
+}
+
 void gemm_block(const GemmArgs& g, int64_t m_begin, int64_t m_end, int64_t p_begin, int64_t p_end) {
   if (has_hardware_fma()) {
-    gemm_block_impl<true>(g, m_begin, m_end, p_begin, p_end);
+    gemm_block_fma<true>(g, m_begin, m_end, p_begin, p_end);
   } else {
-    gemm_block_impl<false>(g, m_begin, m_end, p_begin, p_end);
+    gemm_block_fma<false>(g, m_begin, m_end, p_begin, p_end);
   }
 }
 
@@ -95,11 +125,22 @@ void layer_norm_rows(const float* x, int64_t dim, int64_t ld_x, const float* wei
 }
 
 // 0.5 x (1 + tanh(u)) written as the equal x / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3).
+float gelu_tanh_value(float v) {
+  const float u = 0.7978845608028654f * (v + 0.044715f * (v * v * v));
+  return v / (1.0f + std::exp(-2.0f * u));
+}
+
 void gelu_tanh(const float* x, int64_t num_elements, float* out) {
-  for (int64_t i = 0; i < num_elements; ++i) {
-    const float v = x[i];
-    const float u = 0.7978845608028654f * (v + 0.044715f * (v * v * v));
-    out[i] = v / (1.0f + std::exp(-2.0f * u));
+  for (int64_t i = 0; i < num_elements; ++i) out[i] = gelu_tanh_value(x[i]);
+}
+
+void gelu_tanh_mul_rows(const float* gate_up, int64_t inter, int64_t ld_gate_up, float* out,
+                        int64_t ld_out, int64_t row_begin, int64_t row_end) {
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const float* gate = gate_up + r * ld_gate_up;
+    for (int64_t j = 0; j < inter; ++j) {
+      out[r * ld_out + j] = gelu_tanh_value(gate[j]) * gate[inter + j];
+    }
   }
 }
 
@@ -224,6 +265,9 @@ void attention_item_impl(const AttentionArgs& args, const AttentionItem& item, f
             float dot = 0.0f;
             for (int64_t d = 0; d < head_dim; ++d) dot = madd<kFma>(q[d], k[d], dot);
             scores[j] = dot * args.scale;
+            if (batch.softcap > 0.0f) {
+              scores[j] = batch.softcap * std::tanh(scores[j] / batch.softcap);
+            }
             chunk_max = std::fmax(chunk_max, scores[j]);
           }
           const float new_max = std::fmax(run_max, chunk_max);
@@ -266,18 +310,19 @@ void attention_item(const AttentionArgs& args, const AttentionItem& item, float*
 }
 
 constexpr KernelTable kScalarTable = {
-    Isa::kScalar,      // isa
-    "scalar",          // name
-    &gemm_block,       // gemm_block
-    &rms_norm_rows,    // rms_norm_rows
-    &layer_norm_rows,  // layer_norm_rows
-    &add,              // add
-    &silu_mul_rows,    // silu_mul_rows
-    &gelu_tanh,        // gelu_tanh
-    &relu,             // relu
-    &rope_rows,        // rope_rows
-    &attention_item,   // attention_item
-    &attention_merge,  // attention_merge
+    Isa::kScalar,         // isa
+    "scalar",             // name
+    &gemm_block,          // gemm_block
+    &rms_norm_rows,       // rms_norm_rows
+    &layer_norm_rows,     // layer_norm_rows
+    &add,                 // add
+    &silu_mul_rows,       // silu_mul_rows
+    &gelu_tanh_mul_rows,  // gelu_tanh_mul_rows
+    &gelu_tanh,           // gelu_tanh
+    &relu,                // relu
+    &rope_rows,           // rope_rows
+    &attention_item,      // attention_item
+    &attention_merge,     // attention_merge
 };
 
 }  // namespace

@@ -166,6 +166,7 @@ void gemm(const KernelTable& table, ThreadPool& pool, const float* a, int64_t m,
   args.m = m;
   args.lda = lda;
   args.w_panels = w.panel(0);
+  args.w_type = w.type();
   args.n = n;
   args.k = k;
   args.bias = bias;
@@ -242,6 +243,14 @@ void silu_mul(const KernelTable& table, ThreadPool& pool, const float* gate_up, 
   // exp makes an element ~4x the work of a plain elementwise op.
   pool.parallel_for_grain(num_rows, row_grain(4 * inter), [&](int64_t r0, int64_t r1) {
     table.silu_mul_rows(gate_up, inter, ld_gate_up, out, ld_out, r0, r1);
+  });
+}
+
+void gelu_tanh_mul(const KernelTable& table, ThreadPool& pool, const float* gate_up,
+                   int64_t num_rows, int64_t inter, int64_t ld_gate_up, float* out,
+                   int64_t ld_out) {
+  pool.parallel_for_grain(num_rows, row_grain(4 * inter), [&](int64_t r0, int64_t r1) {
+    table.gelu_tanh_mul_rows(gate_up, inter, ld_gate_up, out, ld_out, r0, r1);
   });
 }
 
@@ -382,6 +391,12 @@ void silu_mul(ThreadPool& pool, const float* gate_up, int64_t num_rows, int64_t 
               int64_t ld_gate_up, float* out, int64_t ld_out) {
   cpu::silu_mul(cpu::active_kernel_table(), pool, gate_up, num_rows, inter, ld_gate_up, out,
                 ld_out);
+}
+
+void gelu_tanh_mul(ThreadPool& pool, const float* gate_up, int64_t num_rows, int64_t inter,
+                   int64_t ld_gate_up, float* out, int64_t ld_out) {
+  cpu::gelu_tanh_mul(cpu::active_kernel_table(), pool, gate_up, num_rows, inter, ld_gate_up, out,
+                     ld_out);
 }
 
 void rope_neox(ThreadPool& pool, float* x, int64_t num_tokens, int64_t num_heads, int64_t head_dim,

@@ -32,6 +32,9 @@ void add_inplace(const KernelTable& table, ThreadPool& pool, float* x, const flo
 void silu_mul(const KernelTable& table, ThreadPool& pool, const float* gate_up, int64_t num_rows,
               int64_t inter, int64_t ld_gate_up, float* out, int64_t ld_out);
 
+void gelu_tanh_mul(const KernelTable& table, ThreadPool& pool, const float* gate_up,
+                   int64_t num_rows, int64_t inter, int64_t ld_gate_up, float* out, int64_t ld_out);
+
 void rope_neox(const KernelTable& table, ThreadPool& pool, float* x, int64_t num_tokens,
                int64_t num_heads, int64_t head_dim, int64_t rot_dim, int64_t ld_x,
                const int32_t* positions, const float* cos_sin);

@@ -7,7 +7,8 @@
 //   chunk c = positions [64 c, 64 c + 64)   (gathered from however many cache blocks hold them)
 //
 // For each chunk: S = scale * Q_pairs . K_chunk^T (register tiles of pairs x 4 keys, each dot
-// one FMA chain over head_dim then a fixed horizontal tree), then per pair an online-softmax
+// one FMA chain over head_dim then a fixed horizontal tree), soft-capped when the batch asks
+// (S = cap * tanh(S / cap)), then per pair an online-softmax
 // step over the keys it may see (position <= its own) and acc = acc * alpha + sum_j p_j V_j.
 // Chunks are grouped in partitions of kAttentionPartitionKeys positions whose softmax states
 // are merged in ascending order, so one long decode row can be spread over threads.
@@ -371,6 +372,12 @@ void attention_item(const AttentionArgs& args, const AttentionItem& item, float*
       const int64_t p_tile = p_end - p_first < kPairsPerTile ? p_end - p_first : kPairsPerTile;
       dot_rows_dispatch<V, kPairsPerTile>(static_cast<int>(p_tile), q_pairs, k_rows, len, head_dim,
                                           args.scale, scores, p_first, p_end);
+      if (batch.softcap > 0.0f) {
+        const int64_t padded = (len + V::kWidth - 1) / V::kWidth * V::kWidth;
+        for (int64_t p = p_first; p < p_end; ++p) {
+          softcap<V>(scores + p * kAttentionKeyChunk, padded, batch.softcap);
+        }
+      }
       // Pairs of one row see the same keys; their P.V runs together (shared V loads).
       for (int64_t p = p_first; p < p_end;) {
         const int64_t row = item.row_begin + p / heads;

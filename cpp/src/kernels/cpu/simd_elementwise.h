@@ -1,7 +1,7 @@
-// Row-wise ops (rms_norm, layer_norm, add, silu_mul, gelu_tanh, relu, rope_neox) and a vectorized
-// exp, written once against a SIMD traits type V and instantiated per ISA. Each row is processed by
-// the same instruction sequence whatever the row count, so per-row results do not depend on the
-// batch.
+// Row-wise ops (rms_norm, layer_norm, add, silu_mul, gelu_tanh_mul, gelu_tanh, relu, rope_neox,
+// softcap) and a vectorized exp, written once against a SIMD traits type V and instantiated per
+// ISA. Each row is processed by the same instruction sequence whatever the row count, so per-row
+// results do not depend on the batch.
 #pragma once
 
 #include <cstdint>
@@ -188,24 +188,19 @@ void add(float* x, const float* y, int64_t num_elements) {
   for (; i < num_elements; ++i) x[i] += y[i];
 }
 
-// silu(g) * u with silu(g) = g / (1 + exp(-g)); the tail goes through a padded vector so
-// every element uses the same exp.
-template <class V>
-void silu_mul_rows(const float* gate_up, int64_t inter, int64_t ld_gate_up, float* out,
-                   int64_t ld_out, int64_t row_begin, int64_t row_end) {
-  using Reg = typename V::Reg;
+// act(g) * u over rows of [gate | up]; the tail goes through a padded vector so every element
+// uses the same instructions. Gate::apply is the activation of one register.
+template <class V, class Gate>
+void gated_mul_rows(const float* gate_up, int64_t inter, int64_t ld_gate_up, float* out,
+                    int64_t ld_out, int64_t row_begin, int64_t row_end) {
   constexpr int kW = V::kWidth;
-  const Reg one = V::set1(1.0f);
-  const Reg zero = V::zero();
   for (int64_t r = row_begin; r < row_end; ++r) {
     const float* gate = gate_up + r * ld_gate_up;
     const float* up = gate + inter;
     float* o = out + r * ld_out;
     int64_t j = 0;
     for (; j + kW <= inter; j += kW) {
-      const Reg g = V::load(gate + j);
-      const Reg e = exp<V>(V::sub(zero, g));
-      V::store(o + j, V::mul(V::div(g, V::add(one, e)), V::load(up + j)));
+      V::store(o + j, V::mul(Gate::apply(V::load(gate + j)), V::load(up + j)));
     }
     if (j < inter) {
       float g_tail[kW] = {}, u_tail[kW] = {};
@@ -213,11 +208,47 @@ void silu_mul_rows(const float* gate_up, int64_t inter, int64_t ld_gate_up, floa
         g_tail[t] = gate[j + t];
         u_tail[t] = up[j + t];
       }
-      const Reg g = V::load(g_tail);
-      const Reg e = exp<V>(V::sub(zero, g));
-      V::store(g_tail, V::mul(V::div(g, V::add(one, e)), V::load(u_tail)));
+      V::store(g_tail, V::mul(Gate::apply(V::load(g_tail)), V::load(u_tail)));
       for (int64_t t = 0; j + t < inter; ++t) o[j + t] = g_tail[t];
     }
+  }
+}
+
+// silu(g) = g / (1 + exp(-g)).
+template <class V>
+struct SiluGate {
+  static typename V::Reg apply(typename V::Reg g) {
+    return V::div(g, V::add(V::set1(1.0f), exp<V>(V::sub(V::zero(), g))));
+  }
+};
+
+template <class V>
+struct GeluTanhGate {
+  static typename V::Reg apply(typename V::Reg g) { return gelu_tanh_reg<V>(g); }
+};
+
+template <class V>
+void silu_mul_rows(const float* gate_up, int64_t inter, int64_t ld_gate_up, float* out,
+                   int64_t ld_out, int64_t row_begin, int64_t row_end) {
+  gated_mul_rows<V, SiluGate<V>>(gate_up, inter, ld_gate_up, out, ld_out, row_begin, row_end);
+}
+
+template <class V>
+void gelu_tanh_mul_rows(const float* gate_up, int64_t inter, int64_t ld_gate_up, float* out,
+                        int64_t ld_out, int64_t row_begin, int64_t row_end) {
+  gated_mul_rows<V, GeluTanhGate<V>>(gate_up, inter, ld_gate_up, out, ld_out, row_begin, row_end);
+}
+
+// cap * tanh(s / cap) for `count` scores (a multiple of V::kWidth), with
+// tanh(y) = 2 / (1 + exp(-2y)) - 1 (saturates to +-1 without overflow).
+template <class V>
+void softcap(float* s, int64_t count, float cap) {
+  using Reg = typename V::Reg;
+  const Reg cap_v = V::set1(cap), inv_cap = V::set1(1.0f / cap);
+  const Reg one = V::set1(1.0f), two = V::set1(2.0f), minus_two = V::set1(-2.0f);
+  for (int64_t j = 0; j < count; j += V::kWidth) {
+    const Reg e = exp<V>(V::mul(minus_two, V::mul(V::load(s + j), inv_cap)));
+    V::store(s + j, V::mul(cap_v, V::sub(V::div(two, V::add(one, e)), one)));
   }
 }
 

@@ -25,6 +25,36 @@ struct Avx2Vec {
   static Reg broadcast(const float* p) { return _mm256_broadcast_ss(p); }
   static Reg load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, Reg v) { _mm256_storeu_ps(p, v); }
+  // 8 stored 16-bit weights widened to fp32, exactly as bf16_to_float / f16_to_float
+  // (kernels/half.h): bf16 is the top half of an fp32; fp16 through F16C.
+  static Reg load_bf16(const uint16_t* p) {
+    const __m256i x = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(x, 16));
+  }
+  static Reg load_f16(const uint16_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  // The GEMM widens a bf16 panel (16 weights of one k, 32 bytes) with one unpack against
+  // zero per register instead of load_bf16's zero-extend + shift: half the instructions,
+  // which is what bounds a bf16 GEMV on cores with 128-bit FP units (Zen 1: one thread went
+  // from 1.1x to 1.6-1.85x the fp32 speed; docs/performance.md). The unpacks work
+  // within 128-bit lanes, so part 0 holds rows 0-3 and 8-11 and part 1 rows 4-7 and 12-15;
+  // load_interleaved / store_interleaved read and write C (16 floats) in that order.
+  static constexpr bool kBf16Interleaved = true;
+  static Reg load_bf16_interleaved(const uint16_t* p, int part) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const __m256i zero = _mm256_setzero_si256();
+    return _mm256_castsi256_ps(part == 0 ? _mm256_unpacklo_epi16(zero, x)
+                                         : _mm256_unpackhi_epi16(zero, x));
+  }
+  static Reg load_interleaved(const float* p, int part) {
+    const __m128 lo = _mm_loadu_ps(p + 4 * part), hi = _mm_loadu_ps(p + 8 + 4 * part);
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
+  }
+  static void store_interleaved(float* p, int part, Reg v) {
+    _mm_storeu_ps(p + 4 * part, _mm256_castps256_ps128(v));
+    _mm_storeu_ps(p + 8 + 4 * part, _mm256_extractf128_ps(v, 1));
+  }
   static Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }
   static Reg sub(Reg a, Reg b) { return _mm256_sub_ps(a, b); }
   static Reg mul(Reg a, Reg b) { return _mm256_mul_ps(a, b); }

@@ -30,6 +30,17 @@ struct Avx512Vec {
   static Reg broadcast(const float* p) { return _mm512_set1_ps(*p); }
   static Reg load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, Reg v) { _mm512_storeu_ps(p, v); }
+  // 16 stored 16-bit weights widened to fp32 (see Avx2Vec::load_bf16 / load_f16), in row
+  // order (one register is a whole panel).
+  static constexpr bool kBf16Interleaved = false;
+  static Reg load_bf16(const uint16_t* p) {
+    const __m512i x =
+        _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(x, 16));
+  }
+  static Reg load_f16(const uint16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
   static Reg add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
   static Reg sub(Reg a, Reg b) { return _mm512_sub_ps(a, b); }
   static Reg mul(Reg a, Reg b) { return _mm512_mul_ps(a, b); }

@@ -1,0 +1,228 @@
+"""LLM(dtype=...): weights stored in bfloat16 / float16, compute in fp32.
+
+cadence rounds every weight to the dtype (matrices and the token embedding are kept in 2 bytes
+per value, vectors rounded and kept in fp32), so its reference is HF's model.to(dtype).float():
+the same rounded weights, fp32 compute. Logits must match it at the fp32 tolerance, which the
+unrounded fp32 model would not (checked). Memory: the weights take about 2 bytes per value at
+load, without a transient fp32 copy of the model (peak and steady RSS, in a subprocess).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import NUM_THREADS, TinyModel, hf_prompt_logits
+from test_architectures import _configs, _save_tiny_model
+from test_numerics import LONG_PROMPT, TINY_LOGITS_ATOL, _cadence_logits, _check_logits_close
+
+DTYPES = ("bfloat16", "float16")
+
+
+@pytest.fixture(scope="module")
+def dtype_models(tmp_path_factory: pytest.TempPathFactory, tiny_models, gguf_tokenizer):
+    """Llama with GQA (untied head), Llama-3 with a tied head, Qwen2 (biases), Gemma 2 (norms
+    with 1 + weight, soft-caps) and the OPT-350m style (learned positions, LayerNorm, project
+    in/out): every kind of weight the loaders round."""
+    root = tmp_path_factory.mktemp("dtype_models")
+    models = {name: tiny_models[name] for name in ("llama_gqa", "llama3_tied", "qwen2")}
+    configs = _configs()
+    for index, (name, architecture) in enumerate(
+        (("gemma2", "Gemma2ForCausalLM"), ("opt_350m_style", "OPTForCausalLM"))
+    ):
+        model = _save_tiny_model(configs[name], architecture, root / name, gguf_tokenizer, index)
+        models[name] = TinyModel(name=name, path=str(root / name), hf_model=model)
+    return models
+
+
+def _rounded_reference(model: Any, dtype: str) -> Any:
+    """A copy of the HF model with every parameter rounded to `dtype`, computing in fp32.
+    Buffers (RoPE's inv_freq) keep their fp32 values, as in cadence, which computes them."""
+    import copy
+
+    import torch
+
+    reference = copy.deepcopy(model)
+    with torch.no_grad():
+        for parameter in reference.parameters():
+            parameter.copy_(parameter.to(getattr(torch, dtype)).to(torch.float32))
+    return reference
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["llama_gqa", "llama3_tied", "qwen2", "gemma2", "opt_350m_style"])
+def test_logits_match_hf_with_rounded_weights(dtype_models, name: str, dtype: str) -> None:
+    from cadence import LLM
+
+    model = dtype_models[name]
+    llm = LLM(model=model.path, dtype=dtype, num_threads=NUM_THREADS)
+    assert llm.llm_engine.core.config.weight_dtype == dtype
+    token_ids = llm.get_tokenizer().encode(LONG_PROMPT)
+    ours = _cadence_logits(llm, token_ids)
+    _check_logits_close(
+        ours,
+        hf_prompt_logits(_rounded_reference(model.hf_model, dtype), token_ids),
+        TINY_LOGITS_ATOL,
+    )
+    # The rounding matters: the fp32 model's logits are farther away than the tolerance.
+    unrounded = hf_prompt_logits(model.hf_model, token_ids)
+    assert np.abs(ours - unrounded).max() > 10 * TINY_LOGITS_ATOL
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_weights_take_two_bytes_per_value(dtype_models, dtype: str) -> None:
+    from cadence import LLM
+
+    path = dtype_models["llama_gqa"].path
+    fp32 = LLM(model=path, dtype="float32", num_threads=NUM_THREADS).llm_engine.core.weight_bytes
+    half = LLM(model=path, dtype=dtype, num_threads=NUM_THREADS).llm_engine.core.weight_bytes
+    # Matrices and the embedding halve; norms stay fp32 (a few KiB here).
+    assert 0.5 * fp32 <= half <= 0.51 * fp32
+
+
+def test_auto_is_the_checkpoint_dtype(dtype_models, tmp_path: Path) -> None:
+    """A checkpoint saved in bfloat16 loads as bfloat16 with dtype="auto" and computes what HF
+    computes with those weights in fp32; an fp32 checkpoint stays fp32; "float32" overrides."""
+    import copy
+    import shutil
+
+    import torch
+
+    from cadence import LLM
+
+    source = dtype_models["qwen2"]
+    bf16_dir = tmp_path / "bf16"
+    copy.deepcopy(source.hf_model).to(torch.bfloat16).save_pretrained(
+        str(bf16_dir), safe_serialization=True
+    )
+    for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
+        if (Path(source.path) / name).is_file():
+            shutil.copy(Path(source.path) / name, bf16_dir / name)
+    declared = json.loads((bf16_dir / "config.json").read_text())
+    assert (declared.get("dtype") or declared.get("torch_dtype")) == "bfloat16"
+
+    auto = LLM(model=str(bf16_dir), num_threads=NUM_THREADS)
+    assert auto.llm_engine.core.config.weight_dtype == "bfloat16"
+    token_ids = auto.get_tokenizer().encode(LONG_PROMPT)
+    _check_logits_close(
+        _cadence_logits(auto, token_ids),
+        hf_prompt_logits(_rounded_reference(source.hf_model, "bfloat16"), token_ids),
+        TINY_LOGITS_ATOL,
+    )
+    forced = LLM(model=str(bf16_dir), dtype="float32", num_threads=NUM_THREADS)
+    assert forced.llm_engine.core.config.weight_dtype == "float32"
+    fp32_auto = LLM(model=source.path, num_threads=NUM_THREADS)
+    assert fp32_auto.llm_engine.core.config.weight_dtype == "float32"
+
+
+def test_dtype_names_and_errors(dtype_models) -> None:
+    import torch
+
+    from cadence import LLM
+
+    path = dtype_models["llama_gqa"].path
+    for given, stored in (("half", "float16"), ("float", "float32"), (torch.bfloat16, "bfloat16")):
+        llm = LLM(model=path, dtype=given, num_threads=NUM_THREADS)
+        assert llm.llm_engine.core.config.weight_dtype == stored
+    for bad in ("float64", "int8", "fp8", torch.float64):
+        with pytest.raises(ValueError, match=r"dtype .* not supported; supported: auto, float32"):
+            LLM(model=path, dtype=bad, num_threads=NUM_THREADS)
+    with pytest.raises(ValueError, match="dtype must be a string or a torch.dtype"):
+        LLM(model=path, dtype=16, num_threads=NUM_THREADS)
+
+
+def test_default_gguf_auto_is_float32(default_model_path: str) -> None:
+    from cadence.model_source import resolve_model
+    from cadence.weight_dtype import resolve_weight_dtype
+
+    assert resolve_weight_dtype("auto", resolve_model(default_model_path)) == "float32"
+
+
+# --------------------------------------------------------------------------- memory at load
+
+# Loads the model in a fresh process and prints {"before", "after", "peak"} RSS in bytes
+# (VmRSS before and after LLM(...), VmHWM after), plus weight_bytes. A tiny model is loaded
+# first so that everything LLM imports (transformers, tokenizers, ...) is in "before".
+_MEASURE_LOAD = """
+import gc, json, sys
+from cadence import LLM
+
+def status(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+warm_up = LLM(model=sys.argv[3], num_threads=1, kv_cache_memory_bytes=1 << 20)
+del warm_up
+gc.collect()
+before = status("VmRSS")
+llm = LLM(model=sys.argv[1], dtype=sys.argv[2], num_threads=1, max_model_len=64,
+          kv_cache_memory_bytes=1 << 20)
+print(json.dumps({"before": before, "after": status("VmRSS"), "peak": status("VmHWM"),
+                  "weight_bytes": llm.llm_engine.core.weight_bytes}))
+"""
+
+
+@pytest.fixture(scope="module")
+def bf16_checkpoint(tmp_path_factory: pytest.TempPathFactory, gguf_tokenizer) -> Path:
+    """~76M parameters in bfloat16 (~150 MB), almost all of it in the layers' matrices (a
+    small vocabulary keeps the embedding, read as one fp32 tensor, minor)."""
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    config = LlamaConfig(
+        vocab_size=4096,
+        hidden_size=1024,
+        intermediate_size=2816,
+        num_hidden_layers=6,
+        num_attention_heads=8,
+        num_key_value_heads=8,
+        max_position_embeddings=128,
+        architectures=["LlamaForCausalLM"],
+    )
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    path = tmp_path_factory.mktemp("bf16_checkpoint")
+    model.save_pretrained(str(path), safe_serialization=True)
+    gguf_tokenizer.save_pretrained(str(path))
+    return path
+
+
+def _measure_load(path: Path, dtype: str, warm_up_path: str) -> dict[str, int]:
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURE_LOAD, str(path), dtype, warm_up_path],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_memory_at_load_is_about_the_weights_in_their_dtype(
+    bf16_checkpoint: Path, tiny_models
+) -> None:
+    file_bytes = sum(p.stat().st_size for p in bf16_checkpoint.glob("*.safetensors"))
+    warm_up = tiny_models["llama_gqa"].path
+    bf16 = _measure_load(bf16_checkpoint, "bfloat16", warm_up)
+    fp32 = _measure_load(bf16_checkpoint, "float32", warm_up)
+    assert 0.98 * file_bytes <= bf16["weight_bytes"] <= 1.02 * file_bytes
+    assert fp32["weight_bytes"] >= 1.96 * file_bytes
+    # The LLM's tokenizer (~40 MiB for this vocabulary), KV cache, allocator and interpreter.
+    slack = 64 << 20
+    # Kept after load: the weights in bf16 (the checkpoint is unmapped once loaded).
+    assert bf16["after"] - bf16["before"] <= bf16["weight_bytes"] + slack
+    # Peak: the mapped file + the bf16 weights + what loading holds besides them: one tensor
+    # (here at most gate|up, 2 x 11.5 MB in fp32 plus its stacked copy), the tokenizer and the
+    # slack above; 160 MiB in all (measured ~125). A whole-model fp32 copy would add 2 x
+    # file_bytes (~330 MiB) on top, which this bound excludes.
+    assert bf16["peak"] - bf16["before"] <= file_bytes + bf16["weight_bytes"] + (160 << 20)
+    # And fp32 storage really does cost twice as much, so the measurement can tell them apart.
+    assert fp32["after"] - fp32["before"] >= bf16["after"] - bf16["before"] + 0.8 * file_bytes
