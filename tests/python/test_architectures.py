@@ -460,6 +460,26 @@ def test_model_config_rejects_unknown_building_blocks(field: str, value: str) ->
         config.finalize()
 
 
+@pytest.mark.parametrize("name", ["qwen3", "phi3", "gpt2", "opt"])
+def test_loaders_refuse_sandwich_norm_they_have_no_weights_for(
+    arch_models: dict[str, TinyModel], name: str
+) -> None:
+    """ModelConfig is public (C++ embedders, _core): a block an architecture lacks must be
+    refused by its loader, never run on missing weights."""
+    from cadence import _core
+    from cadence.model_config import load_model_config
+    from cadence.model_source import resolve_model
+
+    path = arch_models[name].path
+    config = _core.EngineConfig()
+    config.model_path = path
+    config.model_config = load_model_config(resolve_model(path))
+    config.model_config.sandwich_norm = True
+    config.kv_cache_memory_bytes = 1 << 20
+    with pytest.raises(ValueError, match="sandwich_norm"):
+        _core.Engine(config)
+
+
 def test_sliding_window_does_not_cap_max_model_len(arch_models: dict[str, TinyModel]) -> None:
     """The window is masked in attention, so the context may exceed it (up to
     max_position_embeddings), and a prompt far longer than the window still matches HF."""

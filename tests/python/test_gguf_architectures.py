@@ -30,12 +30,11 @@ from conftest import NUM_THREADS, TinyModel
 from gguf import GGMLQuantizationType as QType
 from test_architectures import (
     COMMON,
-    LONGROPE_LONG_FACTOR,
     LONGROPE_ORIGINAL_MAX,
-    LONGROPE_SHORT_FACTOR,
     SLIDING_WINDOW,
     _save_tiny_model,
 )
+from test_architectures import _configs as arch_configs
 from test_numerics import LONG_PROMPT, NUM_NEW_TOKENS, PROMPTS, _cadence_logits, _tokenize
 
 # Both sides hold the same fp32 weights; the float32-rounded metadata above moves logits by
@@ -56,9 +55,9 @@ def _configs() -> dict[str, tuple[str, str, Any]]:
         MistralConfig,
         Phi3Config,
         Qwen2Config,
-        Qwen3Config,
     )
 
+    shared = arch_configs()
     return {
         # GQA; q/k/v/o biases (llama permutes the q and k biases too); untied output.
         "llama": (
@@ -129,24 +128,8 @@ def _configs() -> dict[str, tuple[str, str, Any]]:
                 **COMMON,
             ),
         ),
-        # head_dim 32 != hidden / heads, q/k RMSNorm.
-        "qwen3": (
-            "qwen3",
-            "Qwen3ForCausalLM",
-            Qwen3Config(
-                hidden_size=96,
-                intermediate_size=200,
-                num_hidden_layers=2,
-                num_attention_heads=6,
-                num_key_value_heads=2,
-                head_dim=32,
-                max_position_embeddings=512,
-                rope_theta=20000.0,
-                rms_norm_eps=1e-6,
-                tie_word_embeddings=False,
-                **COMMON,
-            ),
-        ),
+        # head_dim 32 != hidden / heads, q/k RMSNorm (test_architectures' model).
+        "qwen3": ("qwen3", "Qwen3ForCausalLM", shared["qwen3"]),
         # Partial rotary (12 of 16 dims) and a sliding window shorter than the long prompt.
         "phi3": (
             "phi3",
@@ -169,29 +152,8 @@ def _configs() -> dict[str, tuple[str, str, Any]]:
                 **COMMON,
             ),
         ),
-        # LongRoPE as in test_architectures: the long prompt passes original_max (48).
-        "phi3_longrope": (
-            "phi3",
-            "Phi3ForCausalLM",
-            Phi3Config(
-                hidden_size=64,
-                intermediate_size=136,
-                num_hidden_layers=2,
-                num_attention_heads=4,
-                num_key_value_heads=4,
-                max_position_embeddings=512,
-                original_max_position_embeddings=LONGROPE_ORIGINAL_MAX,
-                rope_parameters={
-                    "rope_type": "longrope",
-                    "rope_theta": 10000.0,
-                    "partial_rotary_factor": 0.75,
-                    "short_factor": LONGROPE_SHORT_FACTOR,
-                    "long_factor": LONGROPE_LONG_FACTOR,
-                },
-                rms_norm_eps=1e-5,
-                **COMMON,
-            ),
-        ),
+        # test_architectures' LongRoPE model: the long prompt passes original_max (48).
+        "phi3_longrope": ("phi3", "Phi3ForCausalLM", shared["phi3_longrope"]),
         # Sliding window on layers 0 and 2; query_pre_attn_scalar == head_dim, the rule
         # llama.cpp assumes for every size but 27B. Soft caps small enough to bend logits.
         "gemma2": (

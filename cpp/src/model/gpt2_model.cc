@@ -20,6 +20,7 @@ std::unique_ptr<Model> load_gpt2_model(const ModelConfig& config, const Checkpoi
                                        const ModelLoadOptions& options) {
   require_config(config, config.norm_kind == "layer_norm", "norm_kind", "layer_norm");
   require_config(config, config.activation == "gelu_tanh", "activation", "gelu_tanh");
+  require_config(config, !config.sandwich_norm, "sandwich_norm", "false");
   require_config(config, config.position_kind == "learned" && config.position_offset == 0,
                  "position_kind", "learned (offset 0)");
   require_config(config, config.is_norm_before, "is_norm_before", "true");

@@ -14,12 +14,7 @@ namespace cadence {
 std::unique_ptr<Model> load_llama_family_model(const ModelConfig& config,
                                                const Checkpoint& checkpoint,
                                                const ModelLoadOptions& options) {
-  require_config(config, config.norm_kind == "rms_norm", "norm_kind", "rms_norm");
-  require_config(config, config.activation == "silu", "activation", "silu");
-  require_config(config, config.position_kind == "rope", "position_kind", "rope");
-  require_config(config, config.is_norm_before, "is_norm_before", "true");
-  require_config(config, config.word_embed_proj_dim == config.hidden_size, "word_embed_proj_dim",
-                 "hidden_size");
+  require_rms_norm_rope_blocks(config, "silu", /*sandwich_norm=*/false);
   require_config(config, config.qk_norm == (config.architecture == "Qwen3ForCausalLM"), "qk_norm",
                  config.qk_norm ? "false" : "true");
   const int64_t hidden = config.hidden_size;

@@ -25,6 +25,7 @@ std::unique_ptr<Model> load_opt_model(const ModelConfig& config, const Checkpoin
                                       const ModelLoadOptions& options) {
   require_config(config, config.norm_kind == "layer_norm", "norm_kind", "layer_norm");
   require_config(config, config.activation == "relu", "activation", "relu");
+  require_config(config, !config.sandwich_norm, "sandwich_norm", "false");
   require_config(config,
                  config.position_kind == "learned" && config.position_offset == kOptPositionOffset,
                  "position_kind", "learned (offset 2)");

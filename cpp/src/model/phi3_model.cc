@@ -18,13 +18,8 @@ namespace cadence {
 
 std::unique_ptr<Model> load_phi3_model(const ModelConfig& config, const Checkpoint& checkpoint,
                                        const ModelLoadOptions& options) {
-  require_config(config, config.norm_kind == "rms_norm", "norm_kind", "rms_norm");
-  require_config(config, config.activation == "silu", "activation", "silu");
-  require_config(config, config.position_kind == "rope", "position_kind", "rope");
-  require_config(config, config.is_norm_before, "is_norm_before", "true");
+  require_rms_norm_rope_blocks(config, "silu", /*sandwich_norm=*/false);
   require_config(config, !config.qk_norm, "qk_norm", "false");
-  require_config(config, config.word_embed_proj_dim == config.hidden_size, "word_embed_proj_dim",
-                 "hidden_size");
   require_config(config,
                  !config.attention_bias && !config.attention_output_bias && !config.mlp_bias,
                  "attention_bias, attention_output_bias and mlp_bias", "false");

@@ -109,4 +109,16 @@ void require_config(const ModelConfig& config, bool is_ok, const char* field,
   }
 }
 
+void require_rms_norm_rope_blocks(const ModelConfig& config, const std::string& activation,
+                                  bool sandwich_norm) {
+  require_config(config, config.norm_kind == "rms_norm", "norm_kind", "rms_norm");
+  require_config(config, config.activation == activation, "activation", activation);
+  require_config(config, config.position_kind == "rope", "position_kind", "rope");
+  require_config(config, config.is_norm_before, "is_norm_before", "true");
+  require_config(config, config.sandwich_norm == sandwich_norm, "sandwich_norm",
+                 sandwich_norm ? "true" : "false");
+  require_config(config, config.word_embed_proj_dim == config.hidden_size, "word_embed_proj_dim",
+                 "hidden_size");
+}
+
 }  // namespace cadence
