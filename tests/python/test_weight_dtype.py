@@ -221,7 +221,7 @@ def test_memory_at_load_is_about_the_weights_in_their_dtype(
     assert bf16["after"] - bf16["before"] <= bf16["weight_bytes"] + slack
     # Peak: the mapped file + the bf16 weights + what loading holds besides them: one tensor
     # (here at most gate|up, 2 x 11.5 MB in fp32 plus its stacked copy), the tokenizer and the
-    # slack above; 160 MiB in all (measured ~125). A whole-model fp32 copy would add 2 x
+    # slack above; 160 MiB in all (measured ~105). A whole-model fp32 copy would add 2 x
     # file_bytes (~330 MiB) on top, which this bound excludes.
     assert bf16["peak"] - bf16["before"] <= file_bytes + bf16["weight_bytes"] + (160 << 20)
     # And fp32 storage really does cost twice as much, so the measurement can tell them apart.
