@@ -18,7 +18,7 @@ import json
 import os
 import sys
 
-from cadence.weight_dtype import SUPPORTED_DTYPES
+from cadence.weight_dtype import SUPPORTED_DTYPES, SUPPORTED_QUANTIZATIONS
 
 
 def _add_engine_args(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +33,15 @@ def _add_engine_args(parser: argparse.ArgumentParser) -> None:
         "--dtype",
         default="auto",
         choices=list(SUPPORTED_DTYPES),
-        help="dtype the weights are kept in (compute is fp32); auto = the checkpoint's",
+        help="dtype the weights are kept in (compute is fp32); auto = the checkpoint's "
+        "(GGUF: as the file stores them, quantized blocks included)",
+    )
+    parser.add_argument(
+        "--quantization",
+        default=None,
+        choices=[q for q in SUPPORTED_QUANTIZATIONS if q is not None],
+        help="int8: quantize an HF checkpoint's weight matrices at load (per group of 32); "
+        "gguf: a GGUF file's own quantization (what --dtype auto keeps)",
     )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu"])
     parser.add_argument(
@@ -83,6 +91,7 @@ def llm_kwargs(args: argparse.Namespace) -> dict:
         tokenizer=args.tokenizer,
         revision=args.revision,
         dtype=args.dtype,
+        quantization=args.quantization,
         device=args.device,
         max_model_len=args.max_model_len,
         max_num_seqs=args.max_num_seqs,

@@ -25,7 +25,7 @@ from cadence.model_source import ModelSource, resolve_model
 from cadence.outputs import RequestOutput
 from cadence.sampling_params import BeamSearchParams, SamplingParams
 from cadence.tokenizer_loader import load_tokenizer
-from cadence.weight_dtype import resolve_weight_dtype
+from cadence.weight_dtype import resolve_quantization, resolve_weight_dtype
 
 logger = get_logger(__name__)
 
@@ -49,8 +49,13 @@ class LLM:
             None = the default model (SmolLM2-135M-Instruct, Q4_1 GGUF).
         tokenizer: a tokenizer directory to use instead of the model's own.
         dtype: the dtype the weights are kept in: "auto" (the checkpoint's config.json dtype;
-            float32 for GGUF, whose quantized tensors are dequantized at load), "float32" /
-            "float", "bfloat16", "float16" / "half", or a torch.dtype. Compute is fp32.
+            for GGUF, every tensor as the file stores it: quantized blocks stay quantized and
+            are read by the int8 kernels), "float32" / "float", "bfloat16", "float16" / "half"
+            (a GGUF's quantized tensors are then dequantized at load), or a torch.dtype.
+            Compute is fp32.
+        quantization: None; "int8" (HF checkpoints: float weight matrices quantized at load
+            to int8 per group of 32 columns, computed by the int8 kernels); or "gguf"
+            (vLLM's name for a GGUF file's own quantization, which is what "auto" keeps).
         max_model_len: context length (prompt + output); default the model's maximum
             (max_position_embeddings; a sliding-window model is masked in attention, not
             capped at its window).
@@ -78,6 +83,7 @@ class LLM:
         model: str | None = None,
         tokenizer: str | None = None,
         dtype: str = "auto",
+        quantization: str | None = None,
         max_model_len: int | None = None,
         seed: int = 0,
         max_num_seqs: int = 256,
@@ -113,6 +119,7 @@ class LLM:
 
         source = resolve_model(model, revision)
         weight_dtype = resolve_weight_dtype(dtype, source)
+        quantization_mode = resolve_quantization(quantization, source)
         self._default_sampling_params, from_config = resolve_default_sampling_params(
             generation_config, override_generation_config, source.path, source.is_gguf
         )
@@ -128,6 +135,7 @@ class LLM:
         config.model_path = source.path
         config.model_config = model_config
         config.weight_dtype = weight_dtype
+        config.quantization = quantization_mode
         config.block_size = block_size
         config.kv_cache_memory_bytes = kv_cache_memory_bytes or 0
         config.max_num_seqs = max_num_seqs
@@ -155,12 +163,13 @@ class LLM:
         config = core.config
         stats = core.stats()
         logger.info(
-            "cadence ready in %.1fs: model=%s (%s), weights=%s (%.0f MiB), "
+            "cadence ready in %.1fs: model=%s (%s), weights=%s%s (%.0f MiB), "
             "KV cache=%d blocks x %d tokens (%.0f MiB), max_model_len=%d, threads=%d, isa=%s",
             seconds,
             source.name,
             os.path.basename(source.path) if source.is_gguf else core.model_config.architecture,
             config.weight_dtype,
+            f" + {config.quantization}" if config.quantization else "",
             core.weight_bytes / 2**20,
             stats.num_total_blocks,
             config.block_size,

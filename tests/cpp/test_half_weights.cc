@@ -50,6 +50,9 @@ float round_to(WeightType type, float x) {
       return bf16_to_float(float_to_bf16(x));
     case WeightType::kF16:
       return f16_to_float(float_to_f16(x));
+    case WeightType::kQ4:
+    case WeightType::kQ8:
+      break;  // not float storage (test_quant_gemm.cc)
   }
   return x;
 }

@@ -223,6 +223,54 @@ const int kMins[8] = {0, 7, 63, 1, 32, 16, 48, 9};
 
 }  // namespace
 
+TEST(to_codes_reproduces_to_float_for_every_quantized_type) {
+  // Random block bytes (with finite fp16 scale fields) through both conversions: the codes
+  // with their scale and min give back to_float's values exactly (the products are exact).
+  struct Case {
+    TensorType type;
+    std::vector<int> half_offsets;  // fp16 fields of a block
+    int max_code;
+  };
+  const Case cases[] = {
+      {TensorType::kQ8_0, {0}, 255},   {TensorType::kQ4_0, {0}, 15},
+      {TensorType::kQ4_1, {0, 2}, 15}, {TensorType::kQ5_0, {0}, 31},
+      {TensorType::kQ5_1, {0, 2}, 31}, {TensorType::kQ4_K, {0, 2}, 15},
+      {TensorType::kQ5_K, {0, 2}, 31}, {TensorType::kQ6_K, {208}, 63},
+  };
+  uint64_t state = 12345;
+  auto next_byte = [&state] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<uint8_t>(state >> 56);
+  };
+  for (const Case& c : cases) {
+    const TensorTypeTraits& traits = tensor_type_traits(c.type);
+    const int64_t n = 2 * 256;
+    std::vector<uint8_t> bytes(static_cast<size_t>(tensor_bytes(c.type, n)));
+    for (auto& b : bytes) b = next_byte();
+    for (int64_t block = 0; block < n / traits.block_elements; ++block) {
+      for (int offset : c.half_offsets) {
+        std::vector<uint8_t> half;
+        put_half(half, (static_cast<int>(next_byte()) - 128) / 512.0f);
+        std::memcpy(&bytes[block * traits.block_bytes + offset], half.data(), 2);
+      }
+    }
+    const std::vector<float> expected = dequantize(c.type, bytes, n);
+    CHECK(traits.to_codes != nullptr);
+    std::vector<uint8_t> codes(n);
+    std::vector<float> scales(n / traits.code_block), mins(n / traits.code_block);
+    traits.to_codes(bytes.data(), n, codes.data(), scales.data(), mins.data());
+    int num_bad = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float value = std::fma(scales[i / traits.code_block], static_cast<float>(codes[i]),
+                                   mins[i / traits.code_block]);
+      num_bad += value != expected[i] || codes[i] > c.max_code;
+    }
+    if (num_bad != 0) std::printf("  %s: %d elements differ\n", traits.name, num_bad);
+    CHECK(num_bad == 0);
+  }
+  CHECK(tensor_type_traits(TensorType::kF16).to_codes == nullptr);
+}
+
 TEST(q5_0_block_by_hand) {
   int q[32];
   for (int i = 0; i < 32; ++i) q[i] = (i * 7 + 3) % 32;

@@ -66,12 +66,16 @@ def kv_bytes_per_token(model_config: Any) -> int:
 
 @pytest.fixture(scope="session")
 def default_llm(default_model_path: str):
+    """The default GGUF dequantized to fp32 (dtype="float32"): the path that transformers'
+    fp32 dequantization is the exact reference for. The default dtype ("auto": quantized
+    blocks kept, int8 activations) is tested in test_quantized_gguf.py."""
     from cadence import LLM, _core
 
     model_config = _core.load_gguf_model_config(default_model_path)
     model_config.finalize()
     return LLM(
         model=default_model_path,
+        dtype="float32",
         max_model_len=DEFAULT_LLM_MAX_MODEL_LEN,
         kv_cache_memory_bytes=DEFAULT_LLM_KV_TOKENS * kv_bytes_per_token(model_config),
         num_threads=NUM_THREADS,

@@ -136,11 +136,13 @@ def test_dtype_names_and_errors(dtype_models) -> None:
         LLM(model=path, dtype=16, num_threads=NUM_THREADS)
 
 
-def test_default_gguf_auto_is_float32(default_model_path: str) -> None:
+def test_default_gguf_auto_keeps_the_file_types(default_model_path: str) -> None:
     from cadence.model_source import resolve_model
     from cadence.weight_dtype import resolve_weight_dtype
 
-    assert resolve_weight_dtype("auto", resolve_model(default_model_path)) == "float32"
+    source = resolve_model(default_model_path)
+    assert resolve_weight_dtype("auto", source) == "native"
+    assert resolve_weight_dtype("float32", source) == "float32"
 
 
 # --------------------------------------------------------------------------- memory at load

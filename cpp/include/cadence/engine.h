@@ -19,8 +19,13 @@ struct EngineConfig {
   // Required for safetensors directories; for GGUF, empty architecture = read from file.
   ModelConfig model_config;
   // How the weights are stored: "float32", "bfloat16" or "float16" (2 bytes per value, widened
-  // to fp32 as the kernels read them; small vectors are rounded to it). Compute is fp32.
+  // to fp32 as the kernels read them; small vectors are rounded to it), or "native": each tensor
+  // as the checkpoint stores it, GGUF quantized blocks included (kept as integer codes, read by
+  // the int8 GEMM on per-row int8-quantized activations). Compute is fp32.
   std::string weight_dtype = "float32";
+  // "" = none, or "int8": float weight matrices (row length a multiple of 32) quantized at load
+  // to int8 per group of 32 columns, computed by the same int8 GEMM.
+  std::string quantization;
   int64_t block_size = 16;  // tokens per KV block, >= 1
   // Bytes for the KV cache (keys + values, all layers). 0 = a default derived from free
   // RAM (see Engine::create), capped to what max_num_seqs full-length sequences need.

@@ -34,13 +34,28 @@ void require_at_least(int64_t value, int64_t minimum, const char* name) {
   }
 }
 
-// EngineConfig::weight_dtype -> the storage type of the packed weights.
-kernels::WeightType parse_weight_dtype(const std::string& dtype) {
-  if (dtype == "float32") return kernels::WeightType::kF32;
-  if (dtype == "bfloat16") return kernels::WeightType::kBF16;
-  if (dtype == "float16") return kernels::WeightType::kF16;
-  throw std::invalid_argument("weight_dtype must be one of float32, bfloat16, float16, got '" +
-                              dtype + "'");
+// EngineConfig::weight_dtype and quantization -> how the loader stores the weights.
+WeightFormat parse_weight_format(const std::string& dtype, const std::string& quantization) {
+  WeightFormat format;
+  if (dtype == "float32") {
+    format.float_type = kernels::WeightType::kF32;
+  } else if (dtype == "bfloat16") {
+    format.float_type = kernels::WeightType::kBF16;
+  } else if (dtype == "float16") {
+    format.float_type = kernels::WeightType::kF16;
+  } else if (dtype == "native") {
+    format.keep_stored_types = true;
+  } else {
+    throw std::invalid_argument(
+        "weight_dtype must be one of float32, bfloat16, float16, native, got '" + dtype + "'");
+  }
+  if (quantization == "int8") {
+    format.quantize_int8 = true;
+  } else if (!quantization.empty()) {
+    throw std::invalid_argument("quantization must be '' (none) or 'int8', got '" + quantization +
+                                "'");
+  }
+  return format;
 }
 
 }  // namespace
@@ -56,7 +71,7 @@ EngineImpl::EngineImpl(const EngineConfig& config) : config_(config), seed_rng_(
   require_at_least(config_.kv_cache_memory_bytes, 0, "kv_cache_memory_bytes");
   require_at_least(config_.num_threads, 0, "num_threads");
   ModelLoadOptions load_options;
-  load_options.weight_type = parse_weight_dtype(config_.weight_dtype);
+  load_options.weight_format = parse_weight_format(config_.weight_dtype, config_.quantization);
 
   std::unique_ptr<Checkpoint> checkpoint = Checkpoint::open(config_.model_path);
   ModelConfig& model_config = config_.model_config;

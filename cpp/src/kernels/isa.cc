@@ -28,6 +28,15 @@ bool cpu_supports(Isa isa) {
   }
 }
 
+bool cpu_supports_avx512_vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool has_vnni = cpu_supports(Isa::kAvx512) && __builtin_cpu_supports("avx512vnni");
+  return has_vnni;
+#else
+  return false;
+#endif
+}
+
 }  // namespace cpu
 
 namespace {

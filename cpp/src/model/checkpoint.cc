@@ -39,14 +39,39 @@ const TensorRef& Checkpoint::get(const std::string& name) const {
   return it->second;
 }
 
-std::vector<float> Checkpoint::read_float(const std::string& name,
-                                          const std::vector<int64_t>& expected_shape) const {
+const TensorRef& Checkpoint::get_checked(const std::string& name,
+                                         const std::vector<int64_t>& expected_shape) const {
   const TensorRef& tensor = get(name);
   if (!expected_shape.empty() && tensor.shape != expected_shape) {
     throw std::runtime_error("tensor '" + name + "' in " + path_ + " has shape " +
                              shape_to_string(tensor.shape) + ", expected " +
                              shape_to_string(expected_shape));
   }
+  return tensor;
+}
+
+bool Checkpoint::is_quantized(const std::string& name) const {
+  return tensor_type_traits(get(name).type).to_codes != nullptr;
+}
+
+kernels::QuantizedRows Checkpoint::read_codes(const std::string& name,
+                                              const std::vector<int64_t>& expected_shape) const {
+  const TensorRef& tensor = get_checked(name, expected_shape);
+  const TensorTypeTraits& traits = tensor_type_traits(tensor.type);
+  if (traits.to_codes == nullptr || tensor.shape.size() != 2) {
+    throw std::runtime_error("tensor '" + name + "' in " + path_ + " (" + traits.name + ", shape " +
+                             shape_to_string(tensor.shape) + ") is not a quantized matrix");
+  }
+  kernels::QuantizedRows rows;
+  rows.resize(tensor.shape[0], tensor.shape[1], traits.code_block);
+  traits.to_codes(tensor.data, tensor.num_elements(), rows.codes.data(), rows.scales.data(),
+                  rows.mins.data());
+  return rows;
+}
+
+std::vector<float> Checkpoint::read_float(const std::string& name,
+                                          const std::vector<int64_t>& expected_shape) const {
+  const TensorRef& tensor = get_checked(name, expected_shape);
   std::vector<float> out(static_cast<size_t>(tensor.num_elements()));
   tensor_type_traits(tensor.type).to_float(tensor.data, out.data(), tensor.num_elements());
   return out;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/quantized_rows.h"
 #include "model/tensor_types.h"
 #include "util/mapped_file.h"
 
@@ -37,12 +38,21 @@ class Checkpoint {
   // (the error names the tensor and both shapes).
   virtual std::vector<float> read_float(const std::string& name,
                                         const std::vector<int64_t>& expected_shape) const;
+  // Whether the tensor is stored in a quantized block type (tensor_types.h to_codes).
+  bool is_quantized(const std::string& name) const;
+  // A quantized 2-D tensor [rows, cols] as codes, scales and mins, rows in HF order (the same
+  // rows read_float gives). Throws std::runtime_error naming the tensor when it is not quantized
+  // or its shape differs from expected_shape ([rows, cols]).
+  virtual kernels::QuantizedRows read_codes(const std::string& name,
+                                            const std::vector<int64_t>& expected_shape) const;
   const std::string& path() const { return path_; }
   const std::map<std::string, TensorRef>& tensors() const { return tensors_; }
 
  protected:
   explicit Checkpoint(std::string path) : path_(std::move(path)) {}
   void add_tensor(TensorRef tensor, size_t file_size_bytes, const uint8_t* file_begin);
+  const TensorRef& get_checked(const std::string& name,
+                               const std::vector<int64_t>& expected_shape) const;
 
   std::string path_;
   std::map<std::string, TensorRef> tensors_;

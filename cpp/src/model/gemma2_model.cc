@@ -30,7 +30,7 @@ std::unique_ptr<Model> load_gemma2_model(const ModelConfig& config, const Checkp
   const int64_t inter = config.intermediate_size;
   const auto offset = static_cast<float>(config.norm_weight_offset);
 
-  WeightLoader loader(checkpoint, options.weight_type);
+  WeightLoader loader(checkpoint, options.weight_format);
   auto norm = [&](const std::string& name) { return loader.norm(name, "", hidden, offset); };
   DecoderWeights w;
   w.token_embedding = loader.embedding("model.embed_tokens.weight", config.vocab_size, hidden);

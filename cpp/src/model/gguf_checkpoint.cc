@@ -1,5 +1,6 @@
 #include "model/gguf_checkpoint.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <stdexcept>
@@ -194,17 +195,14 @@ FloatTensor read_gguf_tensor(const std::string& path, const std::string& gguf_na
   return read_gguf_tensor(GgufFile(path), gguf_name);
 }
 
-std::vector<float> GgufCheckpoint::read_float(const std::string& name,
-                                              const std::vector<int64_t>& expected_shape) const {
-  std::vector<float> values = Checkpoint::read_float(name, expected_shape);
+std::vector<int64_t> GgufCheckpoint::hf_row_sources(const std::string& name) const {
   const bool is_q = name.size() > 13 && name.find("self_attn.q_proj.") != std::string::npos;
   const bool is_k = name.size() > 13 && name.find("self_attn.k_proj.") != std::string::npos;
-  if (!rope_rows_permuted_ || (!is_q && !is_k)) return values;
+  if (!rope_rows_permuted_ || (!is_q && !is_k)) return {};
   // Converter: rows of head h were reordered as (h, 2, hd/2) -> (h, hd/2, 2). Undo it:
   // HF row h*hd + half*(hd/2) + j  <-  file row h*hd + 2*j + half.
   const TensorRef& tensor = get(name);
   const int64_t num_rows = tensor.shape[0];
-  const int64_t row_length = tensor.num_elements() / num_rows;
   const int64_t heads = is_q ? num_heads_ : num_kv_heads_;
   if (heads <= 0 || num_rows % heads != 0 || (num_rows / heads) % 2 != 0) {
     throw std::runtime_error("tensor '" + name + "' in " + path_ + ": " + std::to_string(num_rows) +
@@ -212,18 +210,51 @@ std::vector<float> GgufCheckpoint::read_float(const std::string& name,
                              " heads of even size");
   }
   const int64_t head_dim = num_rows / heads;
-  std::vector<float> out(values.size());
+  std::vector<int64_t> sources(static_cast<size_t>(num_rows));
   for (int64_t h = 0; h < heads; ++h) {
     for (int64_t half = 0; half < 2; ++half) {
       for (int64_t j = 0; j < head_dim / 2; ++j) {
-        const int64_t hf_row = h * head_dim + half * (head_dim / 2) + j;
-        const int64_t file_row = h * head_dim + 2 * j + half;
-        std::memcpy(&out[hf_row * row_length], &values[file_row * row_length],
-                    static_cast<size_t>(row_length) * sizeof(float));
+        sources[h * head_dim + half * (head_dim / 2) + j] = h * head_dim + 2 * j + half;
       }
     }
   }
-  return out;
+  return sources;
+}
+
+namespace {
+
+// values[r] <- values[sources[r]] for rows of row_length elements.
+template <class T>
+void gather_rows(std::vector<T>& values, const std::vector<int64_t>& sources, int64_t row_length) {
+  if (sources.empty()) return;
+  std::vector<T> out(values.size());
+  for (size_t r = 0; r < sources.size(); ++r) {
+    std::copy_n(values.begin() + sources[r] * row_length, row_length,
+                out.begin() + static_cast<int64_t>(r) * row_length);
+  }
+  values = std::move(out);
+}
+
+}  // namespace
+
+std::vector<float> GgufCheckpoint::read_float(const std::string& name,
+                                              const std::vector<int64_t>& expected_shape) const {
+  std::vector<float> values = Checkpoint::read_float(name, expected_shape);
+  const std::vector<int64_t> sources = hf_row_sources(name);
+  if (!sources.empty()) {
+    gather_rows(values, sources, get(name).num_elements() / get(name).shape[0]);
+  }
+  return values;
+}
+
+kernels::QuantizedRows GgufCheckpoint::read_codes(
+    const std::string& name, const std::vector<int64_t>& expected_shape) const {
+  kernels::QuantizedRows rows = Checkpoint::read_codes(name, expected_shape);
+  const std::vector<int64_t> sources = hf_row_sources(name);
+  gather_rows(rows.codes, sources, rows.num_cols);
+  gather_rows(rows.scales, sources, rows.blocks_per_row());
+  gather_rows(rows.mins, sources, rows.blocks_per_row());
+  return rows;
 }
 
 }  // namespace cadence

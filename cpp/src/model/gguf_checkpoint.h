@@ -35,9 +35,14 @@ class GgufCheckpoint : public Checkpoint {
 
   std::vector<float> read_float(const std::string& name,
                                 const std::vector<int64_t>& expected_shape) const override;
+  kernels::QuantizedRows read_codes(const std::string& name,
+                                    const std::vector<int64_t>& expected_shape) const override;
   const GgufFile& gguf() const { return *gguf_; }
 
  private:
+  // The file row each HF row comes from (empty: the identity) for tensor `name`.
+  std::vector<int64_t> hf_row_sources(const std::string& name) const;
+
   std::unique_ptr<GgufFile> gguf_;
   int64_t num_heads_ = 0;
   int64_t num_kv_heads_ = 0;

@@ -35,7 +35,7 @@ std::unique_ptr<Model> load_gpt2_model(const ModelConfig& config, const Checkpoi
   const int64_t hidden = config.hidden_size;
   const int64_t inter = config.intermediate_size;
 
-  WeightLoader loader(checkpoint, options.weight_type);
+  WeightLoader loader(checkpoint, options.weight_format);
   const std::string root = loader.find_prefix({"transformer.", ""}, "wte.weight");
   DecoderWeights w;
   w.token_embedding = loader.embedding(root + "wte.weight", config.vocab_size, hidden);

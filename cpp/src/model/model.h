@@ -30,10 +30,23 @@ class Model {
   virtual int64_t weight_bytes() const = 0;
 };
 
+// How the loader stores weight matrices and the token embedding (EngineConfig::weight_dtype
+// and quantization); compute is fp32 whatever it is.
+struct WeightFormat {
+  // Matrices converted to floats are stored as this (kF32, kBF16 or kF16); vectors are rounded
+  // to it (weight_loader.h).
+  kernels::WeightType float_type = kernels::WeightType::kF32;
+  // "native" (GGUF): a quantized tensor keeps its codes (repacked for the int8 GEMM), a float
+  // matrix its stored type (F32, F16, BF16); float_type is not used.
+  bool keep_stored_types = false;
+  // quantization="int8": float matrices whose row length is a multiple of 32 are quantized at
+  // load to int8 per group of 32 (kernels/quantized_rows.h); others stay float_type.
+  bool quantize_int8 = false;
+};
+
 struct ModelLoadOptions {
   int64_t max_positions = 0;  // positions [0, max_positions) are run (RoPE / position tables)
-  // How the weights are stored (weight_loader.h); compute is fp32 whatever it is.
-  kernels::WeightType weight_type = kernels::WeightType::kF32;
+  WeightFormat weight_format;
 };
 
 // Builds the model of config.architecture (a finalized config) from the checkpoint. Throws

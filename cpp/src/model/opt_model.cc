@@ -39,7 +39,7 @@ std::unique_ptr<Model> load_opt_model(const ModelConfig& config, const Checkpoin
   const int64_t inter = config.intermediate_size;
   const int64_t embed_dim = config.word_embed_proj_dim;
 
-  WeightLoader loader(checkpoint, options.weight_type);
+  WeightLoader loader(checkpoint, options.weight_format);
   const std::string root =
       loader.find_prefix({"model.decoder.", "decoder."}, "embed_tokens.weight");
   DecoderWeights w;

@@ -27,7 +27,7 @@ std::unique_ptr<Model> load_phi3_model(const ModelConfig& config, const Checkpoi
   const int64_t qkv_rows = (config.num_heads + 2 * config.num_kv_heads) * config.head_dim;
   const int64_t inter = config.intermediate_size;
 
-  WeightLoader loader(checkpoint, options.weight_type);
+  WeightLoader loader(checkpoint, options.weight_format);
   DecoderWeights w;
   w.token_embedding = loader.embedding("model.embed_tokens.weight", config.vocab_size, hidden);
   for (int64_t l = 0; l < config.num_layers; ++l) {

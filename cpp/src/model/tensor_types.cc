@@ -228,17 +228,130 @@ void q6_k_to_float(const uint8_t* src, float* dst, int64_t n) {
   }
 }
 
-const TensorTypeTraits kF32{"F32", 1, 4, f32_to_float};
-const TensorTypeTraits kF16{"F16", 1, 2, f16_to_float};
-const TensorTypeTraits kBF16{"BF16", 1, 2, bf16_to_float};
-const TensorTypeTraits kQ8_0{"Q8_0", 32, 34, q8_0_to_float};
-const TensorTypeTraits kQ4_0{"Q4_0", 32, 18, q4_0_to_float};
-const TensorTypeTraits kQ4_1{"Q4_1", 32, 20, q4_1_to_float};
-const TensorTypeTraits kQ5_0{"Q5_0", 32, 22, q5_0_to_float};
-const TensorTypeTraits kQ5_1{"Q5_1", 32, 24, q5_1_to_float};
-const TensorTypeTraits kQ4_K{"Q4_K", kQK, 144, q4_k_to_float};
-const TensorTypeTraits kQ5_K{"Q5_K", kQK, 176, q5_k_to_float};
-const TensorTypeTraits kQ6_K{"Q6_K", kQK, 210, q6_k_to_float};
+// --- the same blocks as codes, scale and min (TensorTypeTraits::to_codes) ---------------------
+// Signed GGUF levels q are stored as code = q + offset with min = -offset * scale.
+
+void q8_0_to_codes(const uint8_t* src, int64_t n, uint8_t* codes, float* scales, float* mins) {
+  for (int64_t b = 0; b < n / 32; ++b, src += 34) {
+    const float d = half_to_float(load_u16(src));
+    const int8_t* q = reinterpret_cast<const int8_t*>(src + 2);
+    for (int i = 0; i < 32; ++i) codes[32 * b + i] = static_cast<uint8_t>(q[i] + 128);
+    scales[b] = d;
+    mins[b] = -128.0f * d;
+  }
+}
+
+void q4_0_to_codes(const uint8_t* src, int64_t n, uint8_t* codes, float* scales, float* mins) {
+  for (int64_t b = 0; b < n / 32; ++b, src += 18) {
+    const float d = half_to_float(load_u16(src));
+    for (int i = 0; i < 16; ++i) {
+      codes[32 * b + i] = src[2 + i] & 0x0F;
+      codes[32 * b + i + 16] = src[2 + i] >> 4;
+    }
+    scales[b] = d;
+    mins[b] = -8.0f * d;
+  }
+}
+
+void q4_1_to_codes(const uint8_t* src, int64_t n, uint8_t* codes, float* scales, float* mins) {
+  for (int64_t b = 0; b < n / 32; ++b, src += 20) {
+    for (int i = 0; i < 16; ++i) {
+      codes[32 * b + i] = src[4 + i] & 0x0F;
+      codes[32 * b + i + 16] = src[4 + i] >> 4;
+    }
+    scales[b] = half_to_float(load_u16(src));
+    mins[b] = half_to_float(load_u16(src + 2));
+  }
+}
+
+void q5_0_to_codes(const uint8_t* src, int64_t n, uint8_t* codes, float* scales, float* mins) {
+  for (int64_t b = 0; b < n / 32; ++b, src += 22) {
+    const float d = half_to_float(load_u16(src));
+    const uint32_t qh = load_u32(src + 2);
+    for (int i = 0; i < 32; ++i) codes[32 * b + i] = static_cast<uint8_t>(q5_value(src + 6, qh, i));
+    scales[b] = d;
+    mins[b] = -16.0f * d;
+  }
+}
+
+void q5_1_to_codes(const uint8_t* src, int64_t n, uint8_t* codes, float* scales, float* mins) {
+  for (int64_t b = 0; b < n / 32; ++b, src += 24) {
+    const uint32_t qh = load_u32(src + 4);
+    for (int i = 0; i < 32; ++i) codes[32 * b + i] = static_cast<uint8_t>(q5_value(src + 8, qh, i));
+    scales[b] = half_to_float(load_u16(src));
+    mins[b] = half_to_float(load_u16(src + 2));
+  }
+}
+
+// Q4_K / Q5_K: code block 32 (one sub-block), scale d * scale[sub], min -(dmin * min[sub]).
+template <bool kFiveBits>
+void qk_to_codes(const uint8_t* src, int64_t n, uint8_t* codes, float* scales, float* mins) {
+  constexpr int64_t kBytes = kFiveBits ? 176 : 144;
+  for (int64_t b = 0; b < n / kQK; ++b, src += kBytes) {
+    const float d = half_to_float(load_u16(src));
+    const float dmin = half_to_float(load_u16(src + 2));
+    int sub_scales[8], sub_mins[8];
+    unpack_k_scales(src + 4, sub_scales, sub_mins);
+    const uint8_t* qh = src + 16;
+    const uint8_t* qs = src + (kFiveBits ? 48 : 16);
+    uint8_t* out = codes + b * kQK;
+    for (int c = 0; c < 4; ++c) {
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t byte = qs[32 * c + l];
+        int q_lo = byte & 0x0F, q_hi = byte >> 4;
+        if (kFiveBits) {
+          q_lo |= ((qh[l] >> (2 * c)) & 1) << 4;
+          q_hi |= ((qh[l] >> (2 * c + 1)) & 1) << 4;
+        }
+        out[64 * c + l] = static_cast<uint8_t>(q_lo);
+        out[64 * c + 32 + l] = static_cast<uint8_t>(q_hi);
+      }
+    }
+    for (int sub = 0; sub < 8; ++sub) {
+      scales[8 * b + sub] = d * static_cast<float>(sub_scales[sub]);
+      mins[8 * b + sub] = -(dmin * static_cast<float>(sub_mins[sub]));
+    }
+  }
+}
+
+// Q6_K: code block 16 (one int8 scale each), code = q (0..63), scale d * scales[e / 16], min
+// -32 * scale.
+void q6_k_to_codes(const uint8_t* src, int64_t n, uint8_t* codes, float* scales, float* mins) {
+  for (int64_t b = 0; b < n / kQK; ++b, src += 210) {
+    const int8_t* sub_scales = reinterpret_cast<const int8_t*>(src + 192);
+    const float d = half_to_float(load_u16(src + 208));
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = src + 64 * h;
+      const uint8_t* qh = src + 128 + 32 * h;
+      for (int g = 0; g < 4; ++g) {
+        const uint8_t* low_bytes = ql + 32 * (g & 1);
+        const int low_shift = 4 * (g >> 1);
+        for (int l = 0; l < 32; ++l) {
+          const int e = 128 * h + 32 * g + l;
+          const int q = ((low_bytes[l] >> low_shift) & 0x0F) | (((qh[l] >> (2 * g)) & 3) << 4);
+          codes[b * kQK + e] = static_cast<uint8_t>(q);
+        }
+      }
+    }
+    for (int sub = 0; sub < 16; ++sub) {
+      const float scale = d * static_cast<float>(sub_scales[sub]);
+      scales[16 * b + sub] = scale;
+      mins[16 * b + sub] = -32.0f * scale;
+    }
+  }
+}
+
+const TensorTypeTraits kF32{"F32", 1, 4, f32_to_float, 0, nullptr};
+const TensorTypeTraits kF16{"F16", 1, 2, f16_to_float, 0, nullptr};
+const TensorTypeTraits kBF16{"BF16", 1, 2, bf16_to_float, 0, nullptr};
+const TensorTypeTraits kQ8_0{"Q8_0", 32, 34, q8_0_to_float, 32, q8_0_to_codes};
+const TensorTypeTraits kQ4_0{"Q4_0", 32, 18, q4_0_to_float, 32, q4_0_to_codes};
+const TensorTypeTraits kQ4_1{"Q4_1", 32, 20, q4_1_to_float, 32, q4_1_to_codes};
+const TensorTypeTraits kQ5_0{"Q5_0", 32, 22, q5_0_to_float, 32, q5_0_to_codes};
+const TensorTypeTraits kQ5_1{"Q5_1", 32, 24, q5_1_to_float, 32, q5_1_to_codes};
+const TensorTypeTraits kQ4_K{"Q4_K", kQK, 144, q4_k_to_float, 32, qk_to_codes<false>};
+const TensorTypeTraits kQ5_K{"Q5_K", kQK, 176, q5_k_to_float, 32, qk_to_codes<true>};
+const TensorTypeTraits kQ6_K{"Q6_K", kQK, 210, q6_k_to_float, 16, q6_k_to_codes};
 
 // GGML's type names indexed by type id (ggml.h); the readable ones are also in TensorType.
 // Ids 4-5 (Q4_2, Q4_3) and 31-33, 36-38 (repacked Q4_0 / IQ4_NL) are retired in GGML but

@@ -31,6 +31,13 @@ struct TensorTypeTraits {
   int64_t block_bytes;     // bytes per block
   // Converts num_elements (a multiple of block_elements) starting at src into dst.
   void (*to_float)(const uint8_t* src, float* dst, int64_t num_elements);
+  // Quantized types only (nullptr for F32/F16/BF16): the same elements as unsigned codes with
+  // a scale and a minimum per code_block elements (kernels/quantized_rows.h), such that
+  // fma(scale, code, min) == to_float's value (the product is exact in fp32 for every type):
+  // codes[i], scales[i / code_block], mins[i / code_block].
+  int64_t code_block;
+  void (*to_codes)(const uint8_t* src, int64_t num_elements, uint8_t* codes, float* scales,
+                   float* mins);
 };
 
 // nullptr for a type id this build cannot read.

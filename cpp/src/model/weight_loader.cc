@@ -18,9 +18,10 @@ std::string WeightLoader::find_prefix(std::initializer_list<const char*> prefixe
 
 void WeightLoader::round_to_weight_type(std::vector<float>& values) const {
   using kernels::WeightType;
-  if (weight_type_ == WeightType::kBF16) {
+  if (format_.keep_stored_types) return;
+  if (format_.float_type == WeightType::kBF16) {
     for (float& v : values) v = kernels::bf16_to_float(kernels::float_to_bf16(v));
-  } else if (weight_type_ == WeightType::kF16) {
+  } else if (format_.float_type == WeightType::kF16) {
     for (float& v : values) v = kernels::f16_to_float(kernels::float_to_f16(v));
   }
 }
@@ -39,24 +40,57 @@ std::vector<float> WeightLoader::table(const std::string& name, int64_t rows, in
   return values;
 }
 
-kernels::PackedWeight WeightLoader::embedding(const std::string& name, int64_t rows, int64_t cols) {
-  const std::vector<float> values = checkpoint_.read_float(name, {rows, cols});
-  kernels::PackedWeight packed =
-      kernels::PackedWeight::pack(values.data(), rows, cols, cols, weight_type_);
-  weight_bytes_ += packed.size_bytes();
-  return packed;
+kernels::WeightType WeightLoader::float_type_of(const std::vector<std::string>& names) const {
+  if (!format_.keep_stored_types) return format_.float_type;
+  // Native: the parts' common 2-byte type, else fp32.
+  const TensorType first = checkpoint_.get(names[0]).type;
+  for (const std::string& name : names) {
+    if (checkpoint_.get(name).type != first) return kernels::WeightType::kF32;
+  }
+  if (first == TensorType::kBF16) return kernels::WeightType::kBF16;
+  if (first == TensorType::kF16) return kernels::WeightType::kF16;
+  return kernels::WeightType::kF32;
 }
 
-Linear WeightLoader::linear(const std::vector<std::pair<std::string, int64_t>>& parts,
-                            int64_t num_cols, const std::vector<std::string>& bias_names) {
+kernels::PackedWeight WeightLoader::pack_parts(
+    const std::vector<std::pair<std::string, int64_t>>& parts, int64_t num_cols) {
+  std::vector<std::string> names;
+  bool all_quantized = format_.keep_stored_types;
+  for (const auto& part : parts) {
+    names.push_back(part.first);
+    all_quantized = all_quantized && checkpoint_.is_quantized(part.first);
+  }
+  if (all_quantized) {
+    std::vector<kernels::QuantizedRows> codes;
+    for (const auto& [name, rows] : parts)
+      codes.push_back(checkpoint_.read_codes(name, {rows, num_cols}));
+    kernels::PackedWeight packed = kernels::PackedWeight::pack_quantized(
+        codes.size() == 1 ? codes[0] : kernels::stack_quantized_rows(codes));
+    weight_bytes_ += packed.size_bytes();
+    return packed;
+  }
   std::vector<float> stacked;
   int64_t num_rows = 0;
   for (const auto& [name, rows] : parts) {
     std::vector<float> part = checkpoint_.read_float(name, {rows, num_cols});
-    stacked.insert(stacked.end(), part.begin(), part.end());
+    if (parts.size() == 1) {
+      stacked = std::move(part);
+    } else {
+      stacked.insert(stacked.end(), part.begin(), part.end());
+    }
     num_rows += rows;
   }
-  Linear linear = pack(stacked, num_rows, num_cols);
+  return pack(stacked, num_rows, num_cols, float_type_of(names)).weight;
+}
+
+kernels::PackedWeight WeightLoader::embedding(const std::string& name, int64_t rows, int64_t cols) {
+  return pack_parts({{name, rows}}, cols);
+}
+
+Linear WeightLoader::linear(const std::vector<std::pair<std::string, int64_t>>& parts,
+                            int64_t num_cols, const std::vector<std::string>& bias_names) {
+  Linear linear;
+  linear.weight = pack_parts(parts, num_cols);
   for (size_t i = 0; i < bias_names.size(); ++i) {
     std::vector<float> bias = vector(bias_names[i], parts[i].second);
     linear.bias.insert(linear.bias.end(), bias.begin(), bias.end());
@@ -73,14 +107,20 @@ Linear WeightLoader::conv1d(const std::string& name, int64_t in_features, int64_
       transposed[o * in_features + i] = stored[i * out_features + o];
     }
   }
-  Linear linear = pack(transposed, out_features, in_features);
+  Linear linear = pack(transposed, out_features, in_features, float_type_of({name}));
   if (!bias_name.empty()) linear.bias = vector(bias_name, out_features);
   return linear;
 }
 
-Linear WeightLoader::pack(const std::vector<float>& matrix, int64_t rows, int64_t cols) {
+Linear WeightLoader::pack(const std::vector<float>& matrix, int64_t rows, int64_t cols,
+                          kernels::WeightType type) {
   Linear linear;
-  linear.weight = kernels::PackedWeight::pack(matrix.data(), rows, cols, cols, weight_type_);
+  if (format_.quantize_int8 && cols > 0 && cols % 32 == 0) {
+    linear.weight = kernels::PackedWeight::pack_quantized(
+        kernels::quantize_rows_int8(matrix.data(), rows, cols, cols));
+  } else {
+    linear.weight = kernels::PackedWeight::pack(matrix.data(), rows, cols, cols, type);
+  }
   weight_bytes_ += linear.weight.size_bytes();
   return linear;
 }

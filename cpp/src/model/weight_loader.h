@@ -2,10 +2,11 @@
 // shapes), convert them to fp32, lay matrices out as nn.Linear's [out, in] and pack them for the
 // GEMM kernel in the engine's weight type, and count the bytes the model keeps.
 //
-// Weight type (EngineConfig::weight_dtype): matrices and the token embedding are stored in it;
-// vectors and small tables (norms, biases, learned positions) stay fp32 but are rounded to it,
-// so the model computes what HF computes with model.to(dtype).float(). One tensor at a time is
-// held in fp32 while it is converted, never the whole model.
+// Weight format (model.h WeightFormat): matrices and the token embedding are stored as its
+// float type, kept in their checkpoint's quantized or float type ("native"), or quantized to
+// int8 at load. With a 2-byte float type, vectors and small tables (norms, biases, learned
+// positions) stay fp32 but are rounded to it, so the model computes what HF computes with
+// model.to(dtype).float(). One tensor at a time is held converted, never the whole model.
 #pragma once
 
 #include <cstdint>
@@ -21,9 +22,8 @@ namespace cadence {
 
 class WeightLoader {
  public:
-  explicit WeightLoader(const Checkpoint& checkpoint,
-                        kernels::WeightType weight_type = kernels::WeightType::kF32)
-      : checkpoint_(checkpoint), weight_type_(weight_type) {}
+  explicit WeightLoader(const Checkpoint& checkpoint, const WeightFormat& format = {})
+      : checkpoint_(checkpoint), format_(format) {}
 
   const Checkpoint& checkpoint() const { return checkpoint_; }
   bool has(const std::string& name) const { return checkpoint_.has(name); }
@@ -50,8 +50,10 @@ class WeightLoader {
   // to [out, in] at load. `bias_name` empty: no bias.
   Linear conv1d(const std::string& name, int64_t in_features, int64_t out_features,
                 const std::string& bias_name);
-  // Packs an [rows, cols] fp32 matrix already in memory.
-  Linear pack(const std::vector<float>& matrix, int64_t rows, int64_t cols);
+  // Packs an [rows, cols] fp32 matrix already in memory, as `type` (float) or int8-quantized
+  // when the format asks for it.
+  Linear pack(const std::vector<float>& matrix, int64_t rows, int64_t cols,
+              kernels::WeightType type);
   // The LM head [vocab_size, in_dim] from `lm_head.weight`; empty (the decoder then uses the
   // token embedding) when the config ties them or the checkpoint has no head.
   Linear lm_head(const ModelConfig& config, int64_t in_dim);
@@ -64,11 +66,16 @@ class WeightLoader {
   int64_t weight_bytes() const { return weight_bytes_; }
 
  private:
-  // Rounds fp32 values to the weight type and back (no-op for fp32).
+  // Rounds fp32 values to the float type and back (no-op for fp32 and "native").
   void round_to_weight_type(std::vector<float>& values) const;
+  // The packed [sum of rows, num_cols] matrix stacked from parts, in the format's storage.
+  kernels::PackedWeight pack_parts(const std::vector<std::pair<std::string, int64_t>>& parts,
+                                   int64_t num_cols);
+  // The float type a matrix stacked from these tensors is stored as.
+  kernels::WeightType float_type_of(const std::vector<std::string>& names) const;
 
   const Checkpoint& checkpoint_;
-  kernels::WeightType weight_type_;
+  WeightFormat format_;
   int64_t weight_bytes_ = 0;
 };
 

@@ -33,6 +33,43 @@ struct GemmArgs {
   int64_t ldc = 0;
 };
 
+// The activations of one quantized GEMM call: each row of A quantized to int8 in blocks of 32
+// columns (ops_cpu.cc), with per weight block (block_cols of the weight) the activation
+// block's scale and scale * (sum of its codes in that weight block).
+struct QuantizedActs {
+  const int8_t* codes = nullptr;  // row i: codes + i * ld_codes, k codes
+  int64_t ld_codes = 0;
+  const float* scales = nullptr;       // row i, weight block b: scales[i * ld_blocks + b]
+  const float* scaled_sums = nullptr;  // same layout
+  int64_t ld_blocks = 0;
+};
+
+// One quantized GEMM call, C = dequant(A) * dequant(W)^T (+ bias), W in PackedWeight's record
+// layout (kQ4 / kQ8). Numerics contract, for every C[i][n], whichever tile or thread computes it:
+//   acc = 0
+//   for each weight block b, ascending:
+//     isum = sum over the block of code_w * code_a        (exact int32)
+//     acc = fma(float(isum), scale_w * scale_a, acc)      (scale_w * scale_a rounded to fp32)
+//     acc = fma(min_w, scaled_sum_a, acc)
+//   C = acc (+ bias[n])
+// so every ISA path agrees bit for bit (int sums are exact; the fp32 steps are fixed).
+struct QGemmArgs {
+  QuantizedActs a;
+  int64_t m = 0;
+  const unsigned char* w_panels = nullptr;  // PackedWeight::panel(0)
+  WeightType w_type = WeightType::kQ4;      // kQ4 or kQ8
+  int64_t panel_bytes = 0;
+  int64_t record_bytes = 0;
+  int64_t block_cols = 32;
+  bool has_f16_scales = true;
+  bool codes_fit_7_bits = true;
+  int64_t n = 0;
+  int64_t k = 0;  // a multiple of 32
+  const float* bias = nullptr;
+  float* c = nullptr;
+  int64_t ldc = 0;
+};
+
 // One paged_attention call.
 struct AttentionArgs {
   const float* q = nullptr;
@@ -94,6 +131,9 @@ struct KernelTable {
   // Rows [m_begin, m_end) of C for W panels [panel_begin, panel_end), full K.
   void (*gemm_block)(const GemmArgs& args, int64_t m_begin, int64_t m_end, int64_t panel_begin,
                      int64_t panel_end);
+  // The same for a quantized W (QGemmArgs' contract).
+  void (*qgemm_block)(const QGemmArgs& args, int64_t m_begin, int64_t m_end, int64_t panel_begin,
+                      int64_t panel_end);
   // Rows [row_begin, row_end) of rms_norm.
   void (*rms_norm_rows)(const float* x, int64_t dim, int64_t ld_x, const float* weight, float eps,
                         float* out, int64_t ld_out, int64_t row_begin, int64_t row_end);
@@ -136,6 +176,17 @@ const KernelTable* emulated_avx512_kernel_table();
 
 // Whether this CPU (and OS) can run the given path (ignores CADENCE_ISA). Defined in isa.cc.
 bool cpu_supports(Isa isa);
+// Whether the CPU has AVX-512 VNNI (vpdpbusd), which the AVX-512 table's qgemm_block uses;
+// without it that table takes the AVX2 qgemm_block. Defined in isa.cc.
+bool cpu_supports_avx512_vnni();
+
+// The AVX2 path's and the AVX-512 VNNI path's qgemm_block (qgemm_avx2.cc / qgemm_avx512vnni.cc),
+// for the tables to share; only valid where those paths are built (avx2_kernel_table() /
+// avx512_kernel_table() non-null).
+void qgemm_block_avx2(const QGemmArgs& args, int64_t m_begin, int64_t m_end, int64_t panel_begin,
+                      int64_t panel_end);
+void qgemm_block_avx512_vnni(const QGemmArgs& args, int64_t m_begin, int64_t m_end,
+                             int64_t panel_begin, int64_t panel_end);
 
 // The table for `isa` if it is built and runnable here, else nullptr.
 const KernelTable* kernel_table(Isa isa);

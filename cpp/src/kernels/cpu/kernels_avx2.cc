@@ -19,6 +19,7 @@ constexpr KernelTable kAvx2Table = {
     Isa::kAvx2,
     "avx2",
     &simd::gemm_block<Avx2Vec>,
+    &qgemm_block_avx2,
     &simd::rms_norm_rows<Avx2Vec>,
     &simd::layer_norm_rows<Avx2Vec>,
     &simd::add<Avx2Vec>,

@@ -19,10 +19,12 @@ namespace cadence::kernels::cpu {
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 namespace {
 // Constant-initialized (function addresses only), so no AVX-512 code runs at load time.
+// Its qgemm_block needs VNNI; kAvx512NoVnniTable is the same with the AVX2 qgemm_block.
 constexpr KernelTable kAvx512Table = {
     Isa::kAvx512,
     "avx512",
     &simd::gemm_block<Avx512Vec>,
+    &qgemm_block_avx512_vnni,
     &simd::rms_norm_rows<Avx512Vec>,
     &simd::layer_norm_rows<Avx512Vec>,
     &simd::add<Avx512Vec>,
@@ -34,9 +36,17 @@ constexpr KernelTable kAvx512Table = {
     &simd::attention_item<Avx512Vec>,
     &simd::attention_merge<Avx512Vec>,
 };
+
+constexpr KernelTable without_vnni(KernelTable table) {
+  table.qgemm_block = &qgemm_block_avx2;
+  return table;
+}
+constexpr KernelTable kAvx512NoVnniTable = without_vnni(kAvx512Table);
 }  // namespace
 
-const KernelTable* avx512_kernel_table() { return &kAvx512Table; }
+const KernelTable* avx512_kernel_table() {
+  return cpu_supports_avx512_vnni() ? &kAvx512Table : &kAvx512NoVnniTable;
+}
 #else
 const KernelTable* avx512_kernel_table() { return nullptr; }
 #endif

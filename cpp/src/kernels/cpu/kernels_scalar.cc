@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/half.h"
@@ -85,6 +86,9 @@ void gemm_block_fma(const GemmArgs& g, int64_t m_begin, int64_t m_end, int64_t p
     case WeightType::kF16:
       gemm_block_impl<kFma, WeightType::kF16, uint16_t>(g, m_begin, m_end, p_begin, p_end);
       return;
+    case WeightType::kQ4:
+    case WeightType::kQ8:
+      return;  // quantized weights go through qgemm_block
   }
 }
 
@@ -93,6 +97,66 @@ void gemm_block(const GemmArgs& g, int64_t m_begin, int64_t m_end, int64_t p_beg
     gemm_block_fma<true>(g, m_begin, m_end, p_begin, p_end);
   } else {
     gemm_block_fma<false>(g, m_begin, m_end, p_begin, p_end);
+  }
+}
+
+// The code of row r (of a panel), column k of one record (PackedWeight's layout).
+inline int32_t record_code(const unsigned char* record, WeightType type, int64_t r, int64_t k) {
+  if (type == WeightType::kQ8) return record[(k / 4) * 64 + r * 4 + k % 4];
+  return (record[(k / 8) * 64 + r * 4 + k % 4] >> ((k % 8) / 4 * 4)) & 0x0F;
+}
+
+inline float record_scale(const unsigned char* p, bool is_f16, int64_t r) {
+  if (is_f16) {
+    uint16_t h;
+    std::memcpy(&h, p + r * 2, 2);
+    return f16_to_float(h);
+  }
+  float x;
+  std::memcpy(&x, p + r * 4, 4);
+  return x;
+}
+
+// QGemmArgs' contract, one output at a time.
+template <bool kFma>
+void qgemm_block_impl(const QGemmArgs& g, int64_t m_begin, int64_t m_end, int64_t p_begin,
+                      int64_t p_end) {
+  const int64_t block = g.block_cols;
+  const int64_t code_bytes = g.w_type == WeightType::kQ4 ? block * 8 : block * 16;
+  const int64_t scale_bytes = g.has_f16_scales ? 2 : 4;
+  for (int64_t p = p_begin; p < p_end; ++p) {
+    const unsigned char* panel = g.w_panels + p * g.panel_bytes;
+    const int64_t num_cols = g.n - p * kPanel < kPanel ? g.n - p * kPanel : kPanel;
+    for (int64_t i = m_begin; i < m_end; ++i) {
+      const int8_t* a = g.a.codes + i * g.a.ld_codes;
+      for (int64_t r = 0; r < num_cols; ++r) {
+        float acc = 0.0f;
+        for (int64_t b = 0; b < g.k / block; ++b) {
+          const unsigned char* record = panel + b * g.record_bytes;
+          int32_t isum = 0;
+          for (int64_t k = 0; k < block; ++k) {
+            isum += record_code(record, g.w_type, r, k) * int32_t{a[b * block + k]};
+          }
+          const float scale = record_scale(record + code_bytes, g.has_f16_scales, r);
+          const float min =
+              record_scale(record + code_bytes + kPanel * scale_bytes, g.has_f16_scales, r);
+          const float t = scale * g.a.scales[i * g.a.ld_blocks + b];
+          acc = madd<kFma>(static_cast<float>(isum), t, acc);
+          acc = madd<kFma>(min, g.a.scaled_sums[i * g.a.ld_blocks + b], acc);
+        }
+        float* c = g.c + i * g.ldc + p * kPanel;
+        c[r] = g.bias != nullptr ? acc + g.bias[p * kPanel + r] : acc;
+      }
+    }
+  }
+}
+
+void qgemm_block(const QGemmArgs& g, int64_t m_begin, int64_t m_end, int64_t p_begin,
+                 int64_t p_end) {
+  if (has_hardware_fma()) {
+    qgemm_block_impl<true>(g, m_begin, m_end, p_begin, p_end);
+  } else {
+    qgemm_block_impl<false>(g, m_begin, m_end, p_begin, p_end);
   }
 }
 
@@ -313,6 +377,7 @@ constexpr KernelTable kScalarTable = {
     Isa::kScalar,         // isa
     "scalar",             // name
     &gemm_block,          // gemm_block
+    &qgemm_block,         // qgemm_block
     &rms_norm_rows,       // rms_norm_rows
     &layer_norm_rows,     // layer_norm_rows
     &add,                 // add

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/quantize_acts.h"
+
 namespace cadence::kernels {
 namespace cpu {
 namespace {
@@ -150,6 +152,90 @@ const KernelTable& active_kernel_table() {
   return *table;
 }
 
+namespace {
+
+// Splits an M x N GEMM over the pool and calls block(m0, m1, p0, p1) on ranges of rows and
+// whole panels: N (panels) across threads, and M into row blocks as well when there are too few
+// panels for that to balance. Never K. fmas_per_row_panel sizes the work for the thread count.
+template <class Block>
+void split_gemm(ThreadPool& pool, int64_t m, int64_t num_panels, int64_t fmas, Block&& block) {
+  const int64_t max_chunks = std::max<int64_t>(1, fmas / kMinGemmFmasPerThread);
+  const int64_t num_threads = std::min<int64_t>(pool.num_threads(), max_chunks);
+  int64_t m_block = m;
+  if (num_panels < 4 * num_threads && m >= 2 * kGemmRowAlign) {
+    const int64_t num_m_blocks =
+        std::min(ceil_div(m, kGemmRowAlign), ceil_div(4 * num_threads, num_panels));
+    m_block = ceil_div(ceil_div(m, num_m_blocks), kGemmRowAlign) * kGemmRowAlign;
+  }
+  const int64_t num_units = ceil_div(m, m_block) * num_panels;
+  auto run_units = [&block, m, m_block, num_panels](int64_t u_begin, int64_t u_end) {
+    for (int64_t u = u_begin; u < u_end;) {
+      const int64_t mb = u / num_panels;
+      const int64_t p0 = u % num_panels;
+      const int64_t p1 = std::min(num_panels, p0 + (u_end - u));
+      block(mb * m_block, std::min(m, (mb + 1) * m_block), p0, p1);
+      u += p1 - p0;
+    }
+  };
+  if (num_threads <= 1) {
+    run_units(0, num_units);
+  } else {
+    pool.parallel_for_grain(num_units, ceil_div(num_units, num_threads), run_units);
+  }
+}
+
+// The calling thread's quantized-activation buffers (grow once, then reused: no allocation in
+// steady state).
+QuantizedActsOut activation_buffer(int64_t m, int64_t k, int64_t block_cols) {
+  thread_local std::vector<int8_t> codes;
+  thread_local std::vector<float> scales;
+  const int64_t ld_codes = ceil_div(k, 64) * 64;
+  const int64_t ld_blocks = k / block_cols;
+  if (static_cast<int64_t>(codes.size()) < m * ld_codes) codes.resize(m * ld_codes);
+  if (static_cast<int64_t>(scales.size()) < 2 * m * ld_blocks) scales.resize(2 * m * ld_blocks);
+  QuantizedActsOut out;
+  out.codes = codes.data();
+  out.ld_codes = ld_codes;
+  out.scales = scales.data();
+  out.scaled_sums = scales.data() + m * ld_blocks;
+  out.ld_blocks = ld_blocks;
+  return out;
+}
+
+// The table's qgemm_block (the AVX-512 table without VNNI already points at the AVX2 one).
+void quantized_gemm(const KernelTable& table, ThreadPool& pool, const float* a, int64_t m,
+                    int64_t lda, const PackedWeight& w, const float* bias, float* c, int64_t ldc) {
+  const int64_t k = w.num_cols();
+  const QuantizedActsOut acts = activation_buffer(m, k, w.block_cols());
+  // Quantizing a row costs about as much as a few of its GEMM columns: split rows only when
+  // there are enough of them to pay for waking the workers.
+  pool.parallel_for_grain(m, row_grain(4 * k), [&](int64_t r0, int64_t r1) {
+    quantize_activation_rows(a, lda, k, w.block_cols(), acts, r0, r1);
+  });
+  QGemmArgs args;
+  args.a = acts.view();
+  args.m = m;
+  args.w_panels = static_cast<const unsigned char*>(w.panel(0));
+  args.w_type = w.type();
+  args.panel_bytes = w.panel_bytes();
+  args.record_bytes = w.record_bytes();
+  args.block_cols = w.block_cols();
+  args.has_f16_scales = w.has_f16_scales();
+  args.codes_fit_7_bits = w.codes_fit_7_bits();
+  args.n = w.num_rows();
+  args.k = k;
+  args.bias = bias;
+  args.c = c;
+  args.ldc = ldc;
+  // An int8 multiply-add costs about a quarter of an fp32 FMA here.
+  split_gemm(pool, m, w.num_panels(), m * args.n * k / 4,
+             [&table, &args](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+               table.qgemm_block(args, m0, m1, p0, p1);
+             });
+}
+
+}  // namespace
+
 void gemm(const KernelTable& table, ThreadPool& pool, const float* a, int64_t m, int64_t lda,
           const PackedWeight& w, const float* bias, float* c, int64_t ldc) {
   const int64_t n = w.num_rows();
@@ -159,6 +245,10 @@ void gemm(const KernelTable& table, ThreadPool& pool, const float* a, int64_t m,
     for (int64_t i = 0; i < m; ++i) {
       for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = bias != nullptr ? 0.0f + bias[j] : 0.0f;
     }
+    return;
+  }
+  if (w.is_quantized()) {
+    quantized_gemm(table, pool, a, m, lda, w, bias, c, ldc);
     return;
   }
   GemmArgs args;
@@ -172,33 +262,10 @@ void gemm(const KernelTable& table, ThreadPool& pool, const float* a, int64_t m,
   args.bias = bias;
   args.c = c;
   args.ldc = ldc;
-
-  const int64_t num_panels = w.num_panels();
-  const int64_t max_chunks = std::max<int64_t>(1, m * n * k / kMinGemmFmasPerThread);
-  const int64_t num_threads = std::min<int64_t>(pool.num_threads(), max_chunks);
-  // Split N (whole panels) across threads; when there are too few panels for that to balance,
-  // split M into row blocks as well. Never split K.
-  int64_t m_block = m;
-  if (num_panels < 4 * num_threads && m >= 2 * kGemmRowAlign) {
-    const int64_t num_m_blocks =
-        std::min(ceil_div(m, kGemmRowAlign), ceil_div(4 * num_threads, num_panels));
-    m_block = ceil_div(ceil_div(m, num_m_blocks), kGemmRowAlign) * kGemmRowAlign;
-  }
-  const int64_t num_units = ceil_div(m, m_block) * num_panels;
-  auto run_units = [&table, &args, m, m_block, num_panels](int64_t u_begin, int64_t u_end) {
-    for (int64_t u = u_begin; u < u_end;) {
-      const int64_t mb = u / num_panels;
-      const int64_t p0 = u % num_panels;
-      const int64_t p1 = std::min(num_panels, p0 + (u_end - u));
-      table.gemm_block(args, mb * m_block, std::min(m, (mb + 1) * m_block), p0, p1);
-      u += p1 - p0;
-    }
-  };
-  if (num_threads <= 1) {
-    run_units(0, num_units);
-  } else {
-    pool.parallel_for_grain(num_units, ceil_div(num_units, num_threads), run_units);
-  }
+  split_gemm(pool, m, w.num_panels(), m * n * k,
+             [&table, &args](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+               table.gemm_block(args, m0, m1, p0, p1);
+             });
 }
 
 void rms_norm(const KernelTable& table, ThreadPool& pool, const float* x, int64_t num_rows,

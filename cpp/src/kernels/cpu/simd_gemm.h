@@ -267,6 +267,9 @@ void gemm_block(const GemmArgs& g, int64_t m_begin, int64_t m_end, int64_t p_beg
     case WeightType::kF16:
       gemm_block_typed<V, WeightType::kF16>(g, m_begin, m_end, p_begin, p_end);
       return;
+    case WeightType::kQ4:
+    case WeightType::kQ8:
+      return;  // quantized weights go through qgemm_block (simd_qgemm.h)
   }
 }
 

@@ -1,0 +1,55 @@
+// Integer SIMD traits for the quantized GEMM (simd_qgemm.h) on AVX-512 with VNNI: one 16-row
+// panel is one register; vpdpbusd adds four u8 x s8 products per 32-bit lane, exactly, for any
+// codes. Include only from files compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/cpu/vec_avx512.h"  // first: its warning suppression covers <immintrin.h>
+
+namespace cadence::kernels::cpu {
+
+struct Avx512VnniQVec {
+  using F = __m512;
+  using I = __m512i;
+  // 32 registers: up to 8 int sums + 8 accumulators + the codes of 4 panels (x2 for nibbles).
+  static constexpr int kMaxRows = 4;
+  static constexpr int kMaxAcc = 8;
+  static constexpr int kMaxPanels = 4;
+
+  static F fzero() { return _mm512_setzero_ps(); }
+  static F fset1(float x) { return _mm512_set1_ps(x); }
+  static F fload(const float* p) { return _mm512_loadu_ps(p); }
+  static void fstore(float* p, F v) { _mm512_storeu_ps(p, v); }
+  static F fadd(F a, F b) { return _mm512_add_ps(a, b); }
+  static F fmul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F to_float(I v) { return _mm512_cvtepi32_ps(v); }
+  template <bool kF16>
+  static F load_scales(const unsigned char* p) {
+    if constexpr (kF16) {
+      return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    } else {
+      return _mm512_loadu_ps(reinterpret_cast<const float*>(p));
+    }
+  }
+
+  static I izero() { return _mm512_setzero_si512(); }
+  static I load_codes(const unsigned char* p) { return _mm512_loadu_si512(p); }
+  static I low_nibbles(I v) { return _mm512_and_si512(v, _mm512_set1_epi8(0x0F)); }
+  static I high_nibbles(I v) {
+    return _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0F));
+  }
+  static I bcast4(const int8_t* p) {
+    int32_t x;
+    std::memcpy(&x, p, 4);
+    return _mm512_set1_epi32(x);
+  }
+  template <bool kFull>
+  static I dot4(I acc, I w, I a) {
+    return _mm512_dpbusd_epi32(acc, w, a);
+  }
+};
+
+}  // namespace cadence::kernels::cpu
