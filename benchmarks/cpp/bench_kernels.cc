@@ -1,10 +1,12 @@
 // Micro-benchmark of the CPU kernels: GEMM GFLOPS (M >= 2) or weight GB/s (M = 1, weights
 // rotated over enough copies to defeat the last-level cache) on SmolLM2-135M shapes, for each
-// weight storage type (fp32, bf16, fp16) with its speed relative to fp32, and paged attention
-// for decode and prefill.
+// weight storage type (fp32, bf16, fp16, and the quantized q4 = Q4_1-like 4-bit codes, q8 =
+// int8 codes, both in blocks of 32 with fp16 scales) with its speed relative to fp32, and paged
+// attention for decode and prefill.
 //
 //   bench_kernels [--isa=scalar|avx2|avx512] [--threads=1,2] [--m=1,32,512] [--quick]
-//                 [--shape=NxK[,NxK...]] [--types=f32,bf16,f16] [--no-attention] [--no-gemm]
+//                 [--shape=NxK[,NxK...]] [--types=f32,bf16,f16,q4,q8] [--no-attention]
+//                 [--no-gemm]
 //                 [--cpu-time]
 //
 // Timing: each case repeats until it has run >= 0.2 s (>= 2 calls after a warm-up call) and
@@ -34,8 +36,10 @@
 
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/ops_cpu.h"
+#include "kernels/half.h"
 #include "kernels/isa.h"
 #include "kernels/ops.h"
+#include "kernels/quantized_rows.h"
 
 namespace {
 
@@ -127,6 +131,33 @@ std::vector<int64_t> parse_list(const std::string& text) {
   return values;
 }
 
+// W[n][k] packed as `type`: floats as they are; q8 through the int8 weight quantizer; q4 as a
+// Q4_1-style asymmetric 4-bit code per element (block 32, fp16 scale and min).
+PackedWeight pack_as(const std::vector<float>& w, int64_t n, int64_t k, WeightType type) {
+  namespace kernels = cadence::kernels;
+  if (type == WeightType::kQ8) {
+    return PackedWeight::pack_quantized(kernels::quantize_rows_int8(w.data(), n, k, k));
+  }
+  if (type != WeightType::kQ4) return PackedWeight::pack(w.data(), n, k, k, type);
+  kernels::QuantizedRows q;
+  q.resize(n, k, 32);
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t b = 0; b < k / 32; ++b) {
+      const float* x = w.data() + r * k + b * 32;
+      const float lo = *std::min_element(x, x + 32), hi = *std::max_element(x, x + 32);
+      const float scale = kernels::f16_to_float(kernels::float_to_f16((hi - lo) / 15.0f));
+      const float min = kernels::f16_to_float(kernels::float_to_f16(lo));
+      q.scales[r * (k / 32) + b] = scale;
+      q.mins[r * (k / 32) + b] = min;
+      for (int i = 0; i < 32; ++i) {
+        const float level = scale > 0 ? std::nearbyint((x[i] - min) / scale) : 0.0f;
+        q.codes[r * k + b * 32 + i] = static_cast<uint8_t>(std::min(15.0f, std::max(0.0f, level)));
+      }
+    }
+  }
+  return PackedWeight::pack_quantized(q);
+}
+
 struct GemmShape {
   const char* name;
   int64_t n, k;
@@ -148,7 +179,7 @@ void bench_gemm(const KernelTable& table, const std::vector<int64_t>& thread_cou
     // weights[type]: one packed copy, or for M = 1 enough copies to stream from DRAM.
     std::vector<std::vector<PackedWeight>> weights(types.size());
     for (size_t ti = 0; ti < types.size(); ++ti) {
-      weights[ti].push_back(PackedWeight::pack(w.data(), shape.n, shape.k, shape.k, types[ti]));
+      weights[ti].push_back(pack_as(w, shape.n, shape.k, types[ti]));
     }
     for (int64_t m : ms) {
       if (m == 1) {
@@ -159,7 +190,7 @@ void bench_gemm(const KernelTable& table, const std::vector<int64_t>& thread_cou
           const int64_t num_copies =
               std::max<int64_t>(1, (64ll << 20) / copies[0].size_bytes() + 1);
           while (static_cast<int64_t>(copies.size()) < num_copies) {
-            copies.push_back(PackedWeight::pack(w2.data(), shape.n, shape.k, shape.k, types[ti]));
+            copies.push_back(pack_as(w2, shape.n, shape.k, types[ti]));
           }
         }
       }
@@ -292,7 +323,8 @@ int main(int argc, char** argv) {
       {"gate_up", 3072, 576},  {"down", 576, 1536},        {"n1536k1536", 1536, 1536},
       {"lm_head", 49152, 576}, {"n4096k4096", 4096, 4096},
   };
-  std::vector<WeightType> types = {WeightType::kF32, WeightType::kBF16, WeightType::kF16};
+  std::vector<WeightType> types = {WeightType::kF32, WeightType::kBF16, WeightType::kF16,
+                                   WeightType::kQ4, WeightType::kQ8};
   Isa isa = cadence::kernels::active_isa();
   bool run_gemm = true, run_attention = true;
   for (int i = 1; i < argc; ++i) {
@@ -326,8 +358,12 @@ int main(int argc, char** argv) {
           types.push_back(WeightType::kBF16);
         } else if (name == "f16") {
           types.push_back(WeightType::kF16);
+        } else if (name == "q4") {
+          types.push_back(WeightType::kQ4);
+        } else if (name == "q8") {
+          types.push_back(WeightType::kQ8);
         } else {
-          std::fprintf(stderr, "unknown weight type %s (f32, bf16, f16)\n", name.c_str());
+          std::fprintf(stderr, "unknown weight type %s (f32, bf16, f16, q4, q8)\n", name.c_str());
           return 2;
         }
       }

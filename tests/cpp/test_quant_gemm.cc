@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -176,6 +177,41 @@ TEST(activation_quantizer) {
   const Acts t = quantize(ties, 1, 32, 32, 32);
   CHECK(t.scales[0] == 1.0f && t.codes[0] == 127 && t.codes[1] == 2 && t.codes[2] == -4);
   CHECK(t.codes[3] == -127);
+}
+
+TEST(activation_quantizer_same_bits_on_every_path) {
+  // Random rows plus the edge cases: ties at every scale, NaN, +-inf, huge and subnormal values,
+  // negative zero, an all-zero block.
+  Rng rng(6);
+  const int64_t m = 7, k = 96, lda = 101;
+  std::vector<float> a = rng.uniform_vector(m * lda, -4.0f, 4.0f);
+  const float specials[] = {std::numeric_limits<float>::quiet_NaN(),
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(),
+                            3e38f,
+                            -1e-40f,
+                            -0.0f,
+                            0.5f,
+                            -2.5f};
+  for (int64_t i = 0; i < 8; ++i) a[lda + 3 * i] = specials[i];
+  for (int64_t i = 0; i < 32; ++i) a[2 * lda + i] = 0.0f;
+  for (int64_t i = 0; i < 32; ++i) a[3 * lda + i] = static_cast<float>(i - 16) + 0.5f;  // ties
+  a[4 * lda + 5] = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t block : {16, 32}) {
+    const Acts expected = quantize(a, m, lda, k, block);
+    for (const KernelTable* t : qgemm_tables()) {
+      Acts got = quantize(a, m, lda, k, block);  // overwritten below
+      std::fill(got.codes.begin(), got.codes.end(), int8_t{99});
+      t->quantize_rows(a.data(), lda, k, block, got.out, 0, m);
+      const bool same =
+          got.codes == expected.codes &&
+          std::memcmp(got.scales.data(), expected.scales.data(),
+                      got.scales.size() * sizeof(float)) == 0 &&
+          std::memcmp(got.sums.data(), expected.sums.data(), got.sums.size() * sizeof(float)) == 0;
+      if (!same) std::printf("  isa=%s block=%ld differs\n", t->name, static_cast<long>(block));
+      CHECK(same);
+    }
+  }
 }
 
 // C = dequant(A) dequant(W)^T (+ bias) in double, and the bound on the fp32 error of the

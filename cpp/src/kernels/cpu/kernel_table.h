@@ -44,6 +44,18 @@ struct QuantizedActs {
   int64_t ld_blocks = 0;
 };
 
+// Where quantize_rows writes: row i at codes + i * ld_codes, scales / scaled_sums + i *
+// ld_blocks (ld_blocks >= k / block_cols).
+struct QuantizedActsOut {
+  int8_t* codes = nullptr;
+  int64_t ld_codes = 0;
+  float* scales = nullptr;
+  float* scaled_sums = nullptr;
+  int64_t ld_blocks = 0;
+
+  QuantizedActs view() const { return {codes, ld_codes, scales, scaled_sums, ld_blocks}; }
+};
+
 // One quantized GEMM call, C = dequant(A) * dequant(W)^T (+ bias), W in PackedWeight's record
 // layout (kQ4 / kQ8). Numerics contract, for every C[i][n], whichever tile or thread computes it:
 //   acc = 0
@@ -134,6 +146,10 @@ struct KernelTable {
   // The same for a quantized W (QGemmArgs' contract).
   void (*qgemm_block)(const QGemmArgs& args, int64_t m_begin, int64_t m_end, int64_t panel_begin,
                       int64_t panel_end);
+  // Rows [row_begin, row_end) of A quantized for qgemm_block (quantize_acts.h's contract: the
+  // same codes and scales on every path).
+  void (*quantize_rows)(const float* a, int64_t lda, int64_t k, int64_t block_cols,
+                        const QuantizedActsOut& out, int64_t row_begin, int64_t row_end);
   // Rows [row_begin, row_end) of rms_norm.
   void (*rms_norm_rows)(const float* x, int64_t dim, int64_t ld_x, const float* weight, float eps,
                         float* out, int64_t ld_out, int64_t row_begin, int64_t row_end);
@@ -187,6 +203,11 @@ void qgemm_block_avx2(const QGemmArgs& args, int64_t m_begin, int64_t m_end, int
                       int64_t panel_end);
 void qgemm_block_avx512_vnni(const QGemmArgs& args, int64_t m_begin, int64_t m_end,
                              int64_t panel_begin, int64_t panel_end);
+// Their quantize_rows (the VNNI file's needs only AVX-512 F/BW/VL but lives with its qgemm).
+void quantize_rows_avx2(const float* a, int64_t lda, int64_t k, int64_t block_cols,
+                        const QuantizedActsOut& out, int64_t row_begin, int64_t row_end);
+void quantize_rows_avx512_vnni(const float* a, int64_t lda, int64_t k, int64_t block_cols,
+                               const QuantizedActsOut& out, int64_t row_begin, int64_t row_end);
 
 // The table for `isa` if it is built and runnable here, else nullptr.
 const KernelTable* kernel_table(Isa isa);

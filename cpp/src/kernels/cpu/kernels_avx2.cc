@@ -20,6 +20,7 @@ constexpr KernelTable kAvx2Table = {
     "avx2",
     &simd::gemm_block<Avx2Vec>,
     &qgemm_block_avx2,
+    &quantize_rows_avx2,
     &simd::rms_norm_rows<Avx2Vec>,
     &simd::layer_norm_rows<Avx2Vec>,
     &simd::add<Avx2Vec>,

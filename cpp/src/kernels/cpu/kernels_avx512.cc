@@ -19,12 +19,14 @@ namespace cadence::kernels::cpu {
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 namespace {
 // Constant-initialized (function addresses only), so no AVX-512 code runs at load time.
-// Its qgemm_block needs VNNI; kAvx512NoVnniTable is the same with the AVX2 qgemm_block.
+// Its qgemm_block (and quantize_rows, compiled with it) need VNNI; kAvx512NoVnniTable is the
+// same with the AVX2 ones.
 constexpr KernelTable kAvx512Table = {
     Isa::kAvx512,
     "avx512",
     &simd::gemm_block<Avx512Vec>,
     &qgemm_block_avx512_vnni,
+    &quantize_rows_avx512_vnni,
     &simd::rms_norm_rows<Avx512Vec>,
     &simd::layer_norm_rows<Avx512Vec>,
     &simd::add<Avx512Vec>,
@@ -39,6 +41,7 @@ constexpr KernelTable kAvx512Table = {
 
 constexpr KernelTable without_vnni(KernelTable table) {
   table.qgemm_block = &qgemm_block_avx2;
+  table.quantize_rows = &quantize_rows_avx2;
   return table;
 }
 constexpr KernelTable kAvx512NoVnniTable = without_vnni(kAvx512Table);

@@ -11,6 +11,7 @@
 #include "kernels/cpu/simd_elementwise.h"
 #include "kernels/cpu/simd_gemm.h"
 #include "kernels/cpu/simd_qgemm.h"
+#include "kernels/cpu/simd_quantize.h"
 #include "kernels/cpu/vec_avx2.h"
 #endif
 
@@ -74,8 +75,8 @@ struct Emu512Vec {
 // The AVX-512 VNNI quantized GEMM's tile shapes (Avx512VnniQVec) on AVX2 registers; its exact
 // dot4 stands in for vpdpbusd.
 struct Emu512QVec : Avx2QVec {
-  static constexpr int kMaxRows = 4;
-  static constexpr int kMaxAcc = 8;
+  static constexpr int kMaxRows = 6;
+  static constexpr int kMaxAcc = 12;
   static constexpr int kMaxPanels = 4;
 };
 
@@ -84,6 +85,7 @@ constexpr KernelTable kEmu512Table = {
     "avx512-emulated",
     &simd::gemm_block<Emu512Vec>,
     &simd::qgemm_block<Emu512QVec>,
+    &simd::quantize_rows<Emu512QVec>,
     &simd::rms_norm_rows<Emu512Vec>,
     &simd::layer_norm_rows<Emu512Vec>,
     &simd::add<Emu512Vec>,

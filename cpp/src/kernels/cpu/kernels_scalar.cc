@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/quantize_acts.h"
 #include "kernels/half.h"
 #include "kernels/packed_weight.h"
 
@@ -374,20 +375,21 @@ void attention_item(const AttentionArgs& args, const AttentionItem& item, float*
 }
 
 constexpr KernelTable kScalarTable = {
-    Isa::kScalar,         // isa
-    "scalar",             // name
-    &gemm_block,          // gemm_block
-    &qgemm_block,         // qgemm_block
-    &rms_norm_rows,       // rms_norm_rows
-    &layer_norm_rows,     // layer_norm_rows
-    &add,                 // add
-    &silu_mul_rows,       // silu_mul_rows
-    &gelu_tanh_mul_rows,  // gelu_tanh_mul_rows
-    &gelu_tanh,           // gelu_tanh
-    &relu,                // relu
-    &rope_rows,           // rope_rows
-    &attention_item,      // attention_item
-    &attention_merge,     // attention_merge
+    Isa::kScalar,               // isa
+    "scalar",                   // name
+    &gemm_block,                // gemm_block
+    &qgemm_block,               // qgemm_block
+    &quantize_activation_rows,  // quantize_rows
+    &rms_norm_rows,             // rms_norm_rows
+    &layer_norm_rows,           // layer_norm_rows
+    &add,                       // add
+    &silu_mul_rows,             // silu_mul_rows
+    &gelu_tanh_mul_rows,        // gelu_tanh_mul_rows
+    &gelu_tanh,                 // gelu_tanh
+    &relu,                      // relu
+    &rope_rows,                 // rope_rows
+    &attention_item,            // attention_item
+    &attention_merge,           // attention_merge
 };
 
 }  // namespace

@@ -9,8 +9,6 @@
 #include <cstring>
 #include <vector>
 
-#include "kernels/cpu/quantize_acts.h"
-
 namespace cadence::kernels {
 namespace cpu {
 namespace {
@@ -210,7 +208,7 @@ void quantized_gemm(const KernelTable& table, ThreadPool& pool, const float* a, 
   // Quantizing a row costs about as much as a few of its GEMM columns: split rows only when
   // there are enough of them to pay for waking the workers.
   pool.parallel_for_grain(m, row_grain(4 * k), [&](int64_t r0, int64_t r1) {
-    quantize_activation_rows(a, lda, k, w.block_cols(), acts, r0, r1);
+    table.quantize_rows(a, lda, k, w.block_cols(), acts, r0, r1);
   });
   QGemmArgs args;
   args.a = acts.view();

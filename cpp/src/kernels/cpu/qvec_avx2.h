@@ -34,6 +34,40 @@ struct Avx2QVec {
   static F fmadd(F a, F b, F c) {
     return {_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)};
   }
+  // |x|; max(x, acc) that returns acc where x is NaN (maxps returns its second operand then).
+  static F fabs(F v) {
+    const __m256 mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    return {_mm256_and_ps(v.lo, mask), _mm256_and_ps(v.hi, mask)};
+  }
+  static F fmax_skip_nan(F x, F acc) {
+    return {_mm256_max_ps(x.lo, acc.lo), _mm256_max_ps(x.hi, acc.hi)};
+  }
+  static float freduce_max(F v) {
+    __m256 m = _mm256_max_ps(v.lo, v.hi);
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+    return _mm_cvtss_f32(h);
+  }
+  // Rounds 16 floats to nearest even (cvtps2dq in the default rounding mode; NaN and
+  // out-of-range give INT_MIN), clamps to [-127, 127], stores them as int8 and returns their sum.
+  static int32_t store_codes16(int8_t* out, F scaled) {
+    const __m256i limit = _mm256_set1_epi32(127), neg_limit = _mm256_set1_epi32(-127);
+    const __m256i lo =
+        _mm256_min_epi32(_mm256_max_epi32(_mm256_cvtps_epi32(scaled.lo), neg_limit), limit);
+    const __m256i hi =
+        _mm256_min_epi32(_mm256_max_epi32(_mm256_cvtps_epi32(scaled.hi), neg_limit), limit);
+    // packs work within 128-bit lanes: words [lo0-3 hi0-3 | lo4-7 hi4-7], then a lane permute.
+    const __m256i words = _mm256_permute4x64_epi64(_mm256_packs_epi32(lo, hi), 0xD8);
+    const __m128i bytes =
+        _mm_packs_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
+    __m256i s = _mm256_add_epi32(lo, hi);
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+    return _mm_cvtsi128_si32(s4);
+  }
   static F to_float(I v) { return {_mm256_cvtepi32_ps(v.lo), _mm256_cvtepi32_ps(v.hi)}; }
   // 16 scales (or mins) in row order, fp16 (widened exactly by F16C) or fp32.
   template <bool kF16>

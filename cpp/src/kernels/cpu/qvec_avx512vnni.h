@@ -13,9 +13,10 @@ namespace cadence::kernels::cpu {
 struct Avx512VnniQVec {
   using F = __m512;
   using I = __m512i;
-  // 32 registers: up to 8 int sums + 8 accumulators + the codes of 4 panels (x2 for nibbles).
-  static constexpr int kMaxRows = 4;
-  static constexpr int kMaxAcc = 8;
+  // 32 registers: up to 12 int sums + 12 accumulators + codes and broadcasts (H = 6 x NP = 2
+  // for prefill; H = 1 x NP = 4 streams for decode).
+  static constexpr int kMaxRows = 6;
+  static constexpr int kMaxAcc = 12;
   static constexpr int kMaxPanels = 4;
 
   static F fzero() { return _mm512_setzero_ps(); }
@@ -26,6 +27,17 @@ struct Avx512VnniQVec {
   static F fmul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
   static F to_float(I v) { return _mm512_cvtepi32_ps(v); }
+  static F fabs(F v) { return _mm512_abs_ps(v); }
+  static F fmax_skip_nan(F x, F acc) { return _mm512_max_ps(x, acc); }  // NaN x -> acc
+  static float freduce_max(F v) { return _mm512_reduce_max_ps(v); }     // exact, no NaN here
+  // As Avx2QVec::store_codes16.
+  static int32_t store_codes16(int8_t* out, F scaled) {
+    const __m512i clamped =
+        _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(scaled), _mm512_set1_epi32(-127)),
+                         _mm512_set1_epi32(127));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(clamped));
+    return _mm512_reduce_add_epi32(clamped);
+  }
   template <bool kF16>
   static F load_scales(const unsigned char* p) {
     if constexpr (kF16) {
