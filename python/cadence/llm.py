@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from cadence import _core
@@ -144,11 +145,20 @@ class LLM:
         config.num_threads = num_threads or 0
         config.seed = seed
         config.max_logprobs = max_logprobs
-        tokenizer_obj = load_tokenizer(source, tokenizer)
-        try:
-            core = _core.Engine(config)
-        except RuntimeError as error:
-            raise ValueError(f"cannot load model {source.name}: {error}") from error
+        # The tokenizer (Python: transformers' import and the vocabulary) loads on a thread
+        # while the core loads the weights with the GIL released: start-up is the longer of
+        # the two, not their sum. A tokenizer error is reported first, as if loaded first.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cadence-tokenizer") as pool:
+            tokenizer_future = pool.submit(load_tokenizer, source, tokenizer)
+            try:
+                core = _core.Engine(config)
+            except RuntimeError as error:
+                tokenizer_future.result()
+                raise ValueError(f"cannot load model {source.name}: {error}") from error
+            except BaseException:
+                tokenizer_future.result()
+                raise
+            tokenizer_obj = tokenizer_future.result()
         self.llm_engine = LLMEngine(core, tokenizer_obj, source.name)
         self._log_summary(source, core, time.perf_counter() - started)
         if from_config:

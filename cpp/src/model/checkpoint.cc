@@ -66,6 +66,7 @@ kernels::QuantizedRows Checkpoint::read_codes(const std::string& name,
   rows.resize(tensor.shape[0], tensor.shape[1], traits.code_block);
   traits.to_codes(tensor.data, tensor.num_elements(), rows.codes.data(), rows.scales.data(),
                   rows.mins.data());
+  release(tensor);
   return rows;
 }
 
@@ -74,7 +75,13 @@ std::vector<float> Checkpoint::read_float(const std::string& name,
   const TensorRef& tensor = get_checked(name, expected_shape);
   std::vector<float> out(static_cast<size_t>(tensor.num_elements()));
   tensor_type_traits(tensor.type).to_float(tensor.data, out.data(), tensor.num_elements());
+  release(tensor);
   return out;
+}
+
+void Checkpoint::release(const TensorRef& tensor) const {
+  const auto num_bytes = static_cast<size_t>(tensor_bytes(tensor.type, tensor.num_elements()));
+  for (const auto& file : files_) file->release(tensor.data, num_bytes);
 }
 
 void Checkpoint::add_tensor(TensorRef tensor, size_t file_size_bytes, const uint8_t* file_begin) {

@@ -53,6 +53,8 @@ class Checkpoint {
   void add_tensor(TensorRef tensor, size_t file_size_bytes, const uint8_t* file_begin);
   const TensorRef& get_checked(const std::string& name,
                                const std::vector<int64_t>& expected_shape) const;
+  // Drops the tensor's file pages from memory once it has been converted (MappedFile::release).
+  void release(const TensorRef& tensor) const;
 
   std::string path_;
   std::map<std::string, TensorRef> tensors_;

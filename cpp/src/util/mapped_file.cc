@@ -37,4 +37,13 @@ MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_bytes_);
 }
 
+void MappedFile::release(const uint8_t* begin, size_t num_bytes) const {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto first = (reinterpret_cast<uintptr_t>(begin) + page - 1) / page * page;
+  const auto last = (reinterpret_cast<uintptr_t>(begin) + num_bytes) / page * page;
+  if (begin < data_ || begin + num_bytes > data_ + size_bytes_ || last <= first) return;
+  // Advisory: a failure only means the pages stay resident.
+  ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 }  // namespace cadence
