@@ -28,15 +28,18 @@ constexpr int qgemm_panels_per_tile(int rows) {
 
 // One tile: rows [m0, m0 + H) x panels [p0, p0 + NP); num_cols valid columns (< NP * 16 only at
 // the matrix's last panel).
-template <class Q, WeightType T, bool kF16Scales, bool kFull, int H, int NP>
+// kBlock: the weight's block_cols (16 or 32), a template argument so that the loads of one
+// record unroll completely (a run-time trip count made the compiler shuffle the accumulators
+// between registers every iteration).
+template <class Q, WeightType T, bool kF16Scales, bool kFull, int64_t kBlock, int H, int NP>
 void qgemm_tile(const QGemmArgs& g, int64_t m0, int64_t p0, int64_t num_cols) {
   using F = typename Q::F;
   using I = typename Q::I;
   constexpr int64_t kPanel = PackedWeight::kPanelRows;
   constexpr int64_t kScaleBytes = kF16Scales ? 2 : 4;
-  const int64_t block = g.block_cols;
-  const int64_t code_bytes = T == WeightType::kQ4 ? block * 8 : block * 16;
-  const int64_t num_loads = code_bytes / 64;  // 64-byte code loads per record
+  constexpr int64_t block = kBlock;
+  constexpr int64_t code_bytes = T == WeightType::kQ4 ? block * 8 : block * 16;
+  constexpr int64_t num_loads = code_bytes / 64;  // 64-byte code loads per record
   const int64_t num_blocks = g.k / block;
 
   F acc[H][NP];
@@ -61,7 +64,7 @@ void qgemm_tile(const QGemmArgs& g, int64_t m0, int64_t p0, int64_t num_cols) {
     }
     const int64_t rec = b * g.record_bytes;
     const int64_t a_col = b * block;
-    for (int64_t l = 0; l < num_loads; ++l) {
+    CADENCE_UNROLL for (int64_t l = 0; l < num_loads; ++l) {
       if constexpr (T == WeightType::kQ4) {
         // One load: codes of k = 8l .. 8l+3 (low nibbles) and 8l+4 .. 8l+7 (high nibbles).
         I lo[NP], hi[NP];
@@ -130,34 +133,34 @@ void qgemm_tile(const QGemmArgs& g, int64_t m0, int64_t p0, int64_t num_cols) {
 }
 
 // Rows [m0, m0 + H) over panels [p_begin, p_end): full tiles of NP panels, then single panels.
-template <class Q, WeightType T, bool kF16Scales, bool kFull, int H>
+template <class Q, WeightType T, bool kF16Scales, bool kFull, int64_t kBlock, int H>
 void qgemm_rows(const QGemmArgs& g, int64_t m0, int64_t p_begin, int64_t p_end) {
   constexpr int kNp = qgemm_panels_per_tile<Q>(H);
   constexpr int64_t kPanel = PackedWeight::kPanelRows;
   int64_t p = p_begin;
   for (; p + kNp <= p_end; p += kNp) {
     const int64_t cols = g.n - p * kPanel < kNp * kPanel ? g.n - p * kPanel : kNp * kPanel;
-    qgemm_tile<Q, T, kF16Scales, kFull, H, kNp>(g, m0, p, cols);
+    qgemm_tile<Q, T, kF16Scales, kFull, kBlock, H, kNp>(g, m0, p, cols);
   }
   for (; p < p_end; ++p) {
     const int64_t cols = g.n - p * kPanel < kPanel ? g.n - p * kPanel : kPanel;
-    qgemm_tile<Q, T, kF16Scales, kFull, H, 1>(g, m0, p, cols);
+    qgemm_tile<Q, T, kF16Scales, kFull, kBlock, H, 1>(g, m0, p, cols);
   }
 }
 
-template <class Q, WeightType T, bool kF16Scales, bool kFull, int H>
+template <class Q, WeightType T, bool kF16Scales, bool kFull, int64_t kBlock, int H>
 void qgemm_rows_dispatch(int h, const QGemmArgs& g, int64_t m0, int64_t p_begin, int64_t p_end) {
   if constexpr (H >= 1) {
     if (h == H) {
-      qgemm_rows<Q, T, kF16Scales, kFull, H>(g, m0, p_begin, p_end);
+      qgemm_rows<Q, T, kF16Scales, kFull, kBlock, H>(g, m0, p_begin, p_end);
       return;
     }
-    qgemm_rows_dispatch<Q, T, kF16Scales, kFull, H - 1>(h, g, m0, p_begin, p_end);
+    qgemm_rows_dispatch<Q, T, kF16Scales, kFull, kBlock, H - 1>(h, g, m0, p_begin, p_end);
   }
 }
 
-template <class Q, WeightType T, bool kF16Scales, bool kFull>
-void qgemm_block_typed(const QGemmArgs& g, int64_t m_begin, int64_t m_end, int64_t p_begin,
+template <class Q, WeightType T, bool kF16Scales, bool kFull, int64_t kBlock>
+void qgemm_block_sized(const QGemmArgs& g, int64_t m_begin, int64_t m_end, int64_t p_begin,
                        int64_t p_end) {
   constexpr int kMr = Q::kMaxRows;
   // Panels in groups that stay in L2 while the row tiles sweep them (prefill); with one tile
@@ -167,8 +170,18 @@ void qgemm_block_typed(const QGemmArgs& g, int64_t m_begin, int64_t m_end, int64
     const int64_t n1 = n0 + group < p_end ? n0 + group : p_end;
     for (int64_t m0 = m_begin; m0 < m_end; m0 += kMr) {
       const int h = static_cast<int>(m_end - m0 < kMr ? m_end - m0 : kMr);
-      qgemm_rows_dispatch<Q, T, kF16Scales, kFull, kMr>(h, g, m0, n0, n1);
+      qgemm_rows_dispatch<Q, T, kF16Scales, kFull, kBlock, kMr>(h, g, m0, n0, n1);
     }
+  }
+}
+
+template <class Q, WeightType T, bool kF16Scales, bool kFull>
+void qgemm_block_typed(const QGemmArgs& g, int64_t m_begin, int64_t m_end, int64_t p_begin,
+                       int64_t p_end) {
+  if (g.block_cols == 16) {
+    qgemm_block_sized<Q, T, kF16Scales, kFull, 16>(g, m_begin, m_end, p_begin, p_end);
+  } else {
+    qgemm_block_sized<Q, T, kF16Scales, kFull, 32>(g, m_begin, m_end, p_begin, p_end);
   }
 }
 
