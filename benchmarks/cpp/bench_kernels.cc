@@ -2,17 +2,17 @@
 // rotated over enough copies to defeat the last-level cache) on SmolLM2-135M shapes, for each
 // weight storage type (fp32, bf16, fp16, and the quantized q4 = Q4_1-like 4-bit codes, q8 =
 // int8 codes, both in blocks of 32 with fp16 scales) with its speed relative to fp32, and paged
-// attention for decode and prefill.
+// attention for decode and prefill over each KV cache type (fp32, bf16, fp16).
 //
 //   bench_kernels [--isa=scalar|avx2|avx512] [--threads=1,2] [--m=1,32,512] [--quick]
 //                 [--shape=NxK[,NxK...]] [--types=f32,bf16,f16,q4,q8] [--no-attention]
-//                 [--no-gemm]
-//                 [--cpu-time]
+//                 [--no-gemm] [--cpu-time] [--kv-types=f32,bf16,f16]
 //
 // Timing: each case repeats until it has run >= 0.2 s (>= 2 calls after a warm-up call) and
 // reports the best of 3 such batches, i.e. the steady-state speed of a warm process. The
 // weight types of one GEMM shape, M and thread count take turns batch by batch, so their
-// ratios compare like with like on a loaded machine.
+// ratios compare like with like on a loaded machine. Attention does the same with the KV cache
+// types (--kv-types: fp32, bf16, fp16 by default).
 // --cpu-time measures the calling thread's CPU time instead of wall time: on a machine shared
 // with other jobs it excludes the time this thread was descheduled (the calling thread runs
 // chunk 0 and then waits for the others, so it approximates the wall time of an idle machine).
@@ -45,6 +45,7 @@ namespace {
 
 using cadence::ThreadPool;
 using cadence::kernels::Isa;
+using cadence::kernels::KvCacheType;
 using cadence::kernels::PackedWeight;
 using cadence::kernels::WeightType;
 using cadence::kernels::cpu::KernelTable;
@@ -82,10 +83,6 @@ std::vector<double> time_per_call_each(const std::vector<std::function<void()>>&
     }
   }
   return best;
-}
-
-double time_per_call(const std::function<void()>& fn) {
-  return time_per_call_each(std::vector<std::function<void()>>{fn})[0];
 }
 
 std::vector<float> random_vector(int64_t n, uint32_t seed) {
@@ -241,38 +238,82 @@ void bench_gemm(const KernelTable& table, const std::vector<int64_t>& thread_cou
   }
 }
 
-// One layer of SmolLM2-135M attention (9 heads, 3 kv heads, head_dim 64, block size 16).
-void bench_attention(const KernelTable& table, const std::vector<int64_t>& thread_counts) {
+// n values stored as a KV cache of `type` (bf16 / fp16: rounded to nearest even), on huge
+// pages like alloc_huge.
+HugeBuffer alloc_huge_kv(const std::vector<float>& values, KvCacheType type) {
+  if (type == KvCacheType::kF32) return alloc_huge(values);
+  const size_t elem_bytes = static_cast<size_t>(cadence::kernels::kv_cache_type_bytes(type));
+  const size_t huge = size_t{2} << 20;
+  const size_t bytes = (values.size() * elem_bytes + huge - 1) / huge * huge;
+  void* p = std::aligned_alloc(huge, bytes);
+  if (p == nullptr) throw std::bad_alloc();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+  auto* out = static_cast<uint16_t*>(p);
+  for (size_t i = 0; i < values.size(); ++i) {
+    out[i] = type == KvCacheType::kBF16 ? cadence::kernels::float_to_bf16(values[i])
+                                        : cadence::kernels::float_to_f16(values[i]);
+  }
+  return HugeBuffer(static_cast<float*>(p));
+}
+
+const char* kv_type_short_name(KvCacheType type) {
+  return type == KvCacheType::kF32 ? "f32" : type == KvCacheType::kBF16 ? "bf16" : "f16";
+}
+
+// SmolLM2-135M attention (9 heads, 3 kv heads, head_dim 64, block size 16) over a KV cache of
+// each type in kv_types, side by side: the types take turns batch by batch
+// (time_per_call_each), so their ratios (xf32 = fp32 time / this time) compare like with like.
+// A case with num_layers > 1 runs that many layers per call, each over its own cache (as one
+// decode step of the model does), so that the caches together outgrow the last-level cache;
+// times are per layer. KV GB/s counts the cache bytes as stored (half for bf16 / fp16).
+void bench_attention(const KernelTable& table, const std::vector<int64_t>& thread_counts,
+                     const std::vector<KvCacheType>& kv_types) {
   const int64_t num_heads = 9, num_kv_heads = 3, head_dim = 64, block_size = 16;
   struct Case {
     const char* name;
-    int64_t num_seqs, context_len, num_queries;
+    int64_t num_seqs, context_len, num_queries, num_layers;
   };
-  const Case cases[] = {{"decode", 1, 512, 1},
-                        {"decode", 1, 2048, 1},
-                        {"decode", 8, 1024, 1},
-                        {"prefill", 1, 128, 128},
-                        {"prefill", 1, 512, 512}};
-  std::printf("\npaged_attention, isa=%s, 9 heads / 3 kv heads, head_dim 64, block 16\n",
-              cadence::kernels::isa_name(table.isa));
-  std::printf("%-8s %5s %6s %6s", "case", "seqs", "ctx", "rows");
-  for (int64_t t : thread_counts)
-    std::printf("  %2ld thr: us    GF/s   KV GB/s", static_cast<long>(t));
+  const Case cases[] = {{"decode", 1, 512, 1, 1},    {"decode", 1, 2048, 1, 1},
+                        {"decode", 1, 4096, 1, 1},   {"decode", 1, 4096, 1, 30},
+                        {"decode", 8, 1024, 1, 1},   {"decode", 8, 4096, 1, 4},
+                        {"prefill", 1, 128, 128, 1}, {"prefill", 1, 512, 512, 1}};
+  std::printf(
+      "\npaged_attention, isa=%s, 9 heads / 3 kv heads, head_dim 64, block 16; us per layer, "
+      "KV GB/s as stored, xf32 = fp32 time / this time\n",
+      cadence::kernels::isa_name(table.isa));
+  std::printf("%-8s %4s %5s %4s %6s %3s", "case", "seqs", "ctx", "rows", "layers", "thr");
+  for (KvCacheType type : kv_types) {
+    std::printf(" | %4s: %8s %6s", kv_type_short_name(type), "us", "GB/s");
+    if (type == KvCacheType::kF32) std::printf(" %6s", "GF/s");
+    if (type != KvCacheType::kF32) std::printf(" %5s", "xf32");
+  }
   std::printf("\n");
   for (const Case& cs : cases) {
     const int64_t blocks_per_seq = (cs.context_len + block_size - 1) / block_size;
     const int64_t num_blocks = blocks_per_seq * cs.num_seqs;
-    const int64_t cache_floats = num_blocks * num_kv_heads * block_size * head_dim;
-    // The cache on huge pages, as an engine should allocate it (see alloc_huge).
-    const HugeBuffer k_cache = alloc_huge(random_vector(cache_floats, 4));
-    const HugeBuffer v_cache = alloc_huge(random_vector(cache_floats, 5));
-    cadence::kernels::PagedKvCache cache;
-    cache.k_cache = k_cache.get();
-    cache.v_cache = v_cache.get();
-    cache.num_blocks = num_blocks;
-    cache.block_size = block_size;
-    cache.num_kv_heads = num_kv_heads;
-    cache.head_dim = head_dim;
+    const int64_t cache_elems = num_blocks * num_kv_heads * block_size * head_dim;
+    // Per type, per layer: K and V on huge pages, as an engine should allocate them.
+    std::vector<std::vector<HugeBuffer>> buffers(kv_types.size());
+    std::vector<std::vector<cadence::kernels::PagedKvCache>> caches(kv_types.size());
+    for (int64_t l = 0; l < cs.num_layers; ++l) {
+      const std::vector<float> k = random_vector(cache_elems, static_cast<uint32_t>(4 + 2 * l));
+      const std::vector<float> v = random_vector(cache_elems, static_cast<uint32_t>(5 + 2 * l));
+      for (size_t i = 0; i < kv_types.size(); ++i) {
+        buffers[i].push_back(alloc_huge_kv(k, kv_types[i]));
+        buffers[i].push_back(alloc_huge_kv(v, kv_types[i]));
+        cadence::kernels::PagedKvCache cache;
+        cache.k_cache = buffers[i][2 * l].get();
+        cache.v_cache = buffers[i][2 * l + 1].get();
+        cache.type = kv_types[i];
+        cache.num_blocks = num_blocks;
+        cache.block_size = block_size;
+        cache.num_kv_heads = num_kv_heads;
+        cache.head_dim = head_dim;
+        caches[i].push_back(cache);
+      }
+    }
     std::vector<int32_t> query_start = {0}, context_lens, tables;
     for (int64_t s = 0; s < cs.num_seqs; ++s) {
       query_start.push_back(static_cast<int32_t>(query_start.back() + cs.num_queries));
@@ -296,20 +337,42 @@ void bench_attention(const KernelTable& table, const std::vector<int64_t>& threa
     for (int64_t r = 0; r < cs.num_queries; ++r) keys += cs.context_len - cs.num_queries + r + 1;
     keys *= static_cast<double>(cs.num_seqs);
     const double flops = 4.0 * keys * head_dim * num_heads;
-    const double kv_bytes = 2.0 * cs.num_seqs * cs.context_len * num_kv_heads * head_dim * 4;
-    std::printf("%-8s %5ld %6ld %6ld", cs.name, static_cast<long>(cs.num_seqs),
-                static_cast<long>(cs.context_len), static_cast<long>(num_rows));
+    const double kv_elems = 2.0 * cs.num_seqs * cs.context_len * num_kv_heads * head_dim;
     for (int64_t num_threads : thread_counts) {
+      std::printf("%-8s %4ld %5ld %4ld %6ld %3ld", cs.name, static_cast<long>(cs.num_seqs),
+                  static_cast<long>(cs.context_len), static_cast<long>(num_rows),
+                  static_cast<long>(cs.num_layers), static_cast<long>(num_threads));
+      std::fflush(stdout);
       ThreadPool pool(static_cast<int>(num_threads));
-      const double seconds = time_per_call([&] {
-        cpu::paged_attention(table, pool, q.data(), num_heads * head_dim, num_heads, batch, cache,
-                             0.125f, out.data(), num_heads * head_dim);
-      });
-      std::printf("  %9.1f %7.1f %8.1f", seconds * 1e6, flops / seconds / 1e9,
-                  kv_bytes / seconds / 1e9);
+      std::vector<std::function<void()>> fns;
+      for (size_t i = 0; i < kv_types.size(); ++i) {
+        fns.push_back([&, i] {
+          for (const auto& cache : caches[i]) {
+            cpu::paged_attention(table, pool, q.data(), num_heads * head_dim, num_heads, batch,
+                                 cache, 0.125f, out.data(), num_heads * head_dim);
+          }
+        });
+      }
+      const std::vector<double> seconds = time_per_call_each(fns);
+      double f32_seconds = 0.0;
+      for (size_t i = 0; i < kv_types.size(); ++i) {
+        if (kv_types[i] == KvCacheType::kF32) f32_seconds = seconds[i];
+      }
+      for (size_t i = 0; i < kv_types.size(); ++i) {
+        const double per_layer = seconds[i] / static_cast<double>(cs.num_layers);
+        const double bytes = kv_elems * static_cast<double>(kv_cache_type_bytes(kv_types[i]));
+        std::printf(" | %4s  %8.1f %6.1f", "", per_layer * 1e6, bytes / per_layer / 1e9);
+        if (kv_types[i] == KvCacheType::kF32) {
+          std::printf(" %6.1f", flops / per_layer / 1e9);
+        } else if (f32_seconds > 0.0) {
+          std::printf(" %4.2fx", f32_seconds / seconds[i]);
+        } else {
+          std::printf(" %5s", "-");
+        }
+      }
+      std::printf("\n");
       std::fflush(stdout);
     }
-    std::printf("\n");
   }
 }
 
@@ -326,6 +389,7 @@ int main(int argc, char** argv) {
   std::vector<WeightType> types = {WeightType::kF32, WeightType::kBF16, WeightType::kF16,
                                    WeightType::kQ4, WeightType::kQ8};
   Isa isa = cadence::kernels::active_isa();
+  std::vector<KvCacheType> kv_types = {KvCacheType::kF32, KvCacheType::kBF16, KvCacheType::kF16};
   bool run_gemm = true, run_attention = true;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -367,6 +431,23 @@ int main(int argc, char** argv) {
           return 2;
         }
       }
+    } else if (arg.rfind("--kv-types=", 0) == 0) {
+      kv_types.clear();
+      const std::string list = arg.substr(11) + ",";
+      for (size_t pos = 0, comma; (comma = list.find(',', pos)) != std::string::npos;
+           pos = comma + 1) {
+        const std::string name = list.substr(pos, comma - pos);
+        if (name == "f32") {
+          kv_types.push_back(KvCacheType::kF32);
+        } else if (name == "bf16") {
+          kv_types.push_back(KvCacheType::kBF16);
+        } else if (name == "f16") {
+          kv_types.push_back(KvCacheType::kF16);
+        } else {
+          std::fprintf(stderr, "unknown KV cache type %s (f32, bf16, f16)\n", name.c_str());
+          return 2;
+        }
+      }
     } else if (arg == "--quick") {
       ms = {1, 32, 512};
       shapes = {{"q/o proj", 576, 576}, {"gate_up", 3072, 576}, {"down", 576, 1536}};
@@ -388,6 +469,6 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (run_gemm) bench_gemm(*table, thread_counts, ms, shapes, types);
-  if (run_attention) bench_attention(*table, thread_counts);
+  if (run_attention) bench_attention(*table, thread_counts, kv_types);
   return 0;
 }

@@ -107,6 +107,7 @@ void bind_engine(py::module_& m) {
       .def_property_readonly("config", &Engine::config)
       .def("stats", &Engine::stats)
       .def_property_readonly("kv_cache_bytes", &Engine::kv_cache_bytes)
+      .def_property_readonly("kv_cache_dtype", &Engine::kv_cache_dtype)
       .def_property_readonly("weight_bytes", &Engine::weight_bytes)
       .def_property_readonly("isa", &Engine::isa)
       .def_property_readonly("max_beam_width", &Engine::max_beam_width)

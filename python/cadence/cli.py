@@ -18,6 +18,7 @@ import json
 import os
 import sys
 
+from cadence.kv_cache_dtype import SUPPORTED_KV_CACHE_DTYPES
 from cadence.weight_dtype import SUPPORTED_DTYPES, SUPPORTED_QUANTIZATIONS
 
 
@@ -53,6 +54,13 @@ def _add_engine_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--kv-cache-memory-bytes", type=int, default=None, help="default: from free RAM"
+    )
+    parser.add_argument(
+        "--kv-cache-dtype",
+        default="auto",
+        choices=list(SUPPORTED_KV_CACHE_DTYPES),
+        help="how the KV cache stores keys and values (bf16/fp16: half the bytes per token); "
+        "auto = bfloat16 on CPUs with AVX-512 BF16, else float32",
     )
     parser.add_argument("--block-size", type=int, default=16, help="tokens per KV block")
     parser.add_argument("--num-threads", type=int, default=None, help="default: all cores")
@@ -97,6 +105,7 @@ def llm_kwargs(args: argparse.Namespace) -> dict:
         max_num_seqs=args.max_num_seqs,
         max_num_batched_tokens=args.max_num_batched_tokens,
         kv_cache_memory_bytes=args.kv_cache_memory_bytes,
+        kv_cache_dtype=args.kv_cache_dtype,
         block_size=args.block_size,
         num_threads=args.num_threads,
         seed=args.seed,

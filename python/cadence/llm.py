@@ -20,6 +20,7 @@ from cadence.entrypoints.chat_utils import (
     resolve_chat_template,
 )
 from cadence.generation_config import copy_params, resolve_default_sampling_params
+from cadence.kv_cache_dtype import check_kv_cache_dtype
 from cadence.logger import get_logger
 from cadence.model_config import load_model_config
 from cadence.model_source import ModelSource, resolve_model
@@ -64,6 +65,10 @@ class LLM:
         max_num_seqs: requests computed together per step.
         max_num_batched_tokens: tokens computed per step (prefill is chunked to fit).
         kv_cache_memory_bytes: KV-cache size; None = derived from free RAM.
+        kv_cache_dtype: how the KV cache stores keys and values: "float32", "bfloat16" or
+            "float16" (2 bytes per value: twice the tokens in the same memory; rounded when
+            written, attention computes in fp32), or "auto" = "bfloat16" on CPUs with AVX-512
+            BF16, else "float32". See ``cadence.kv_cache_dtype``.
         block_size: tokens per KV-cache block.
         num_threads: CPU threads for the kernels; None = all cores.
         device: "auto" or "cpu"; this build has no GPU backend.
@@ -90,6 +95,7 @@ class LLM:
         max_num_seqs: int = 256,
         max_num_batched_tokens: int = 2048,
         kv_cache_memory_bytes: int | None = None,
+        kv_cache_dtype: str = "auto",
         block_size: int = 16,
         num_threads: int | None = None,
         device: str = "auto",
@@ -113,6 +119,7 @@ class LLM:
             ("num_threads", num_threads),
         ):
             _check_positive_int(name, value)
+        check_kv_cache_dtype(kv_cache_dtype)
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
             raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
         if isinstance(max_logprobs, bool) or not isinstance(max_logprobs, int) or max_logprobs < 0:
@@ -139,6 +146,7 @@ class LLM:
         config.quantization = quantization_mode
         config.block_size = block_size
         config.kv_cache_memory_bytes = kv_cache_memory_bytes or 0
+        config.kv_cache_dtype = kv_cache_dtype
         config.max_num_seqs = max_num_seqs
         config.max_num_batched_tokens = max_num_batched_tokens
         config.max_model_len = max_model_len or limit
@@ -174,7 +182,8 @@ class LLM:
         stats = core.stats()
         logger.info(
             "cadence ready in %.1fs: model=%s (%s), weights=%s%s (%.0f MiB), "
-            "KV cache=%d blocks x %d tokens (%.0f MiB), max_model_len=%d, threads=%d, isa=%s",
+            "KV cache=%d blocks x %d tokens (%s, %.0f MiB), max_model_len=%d, threads=%d, "
+            "isa=%s",
             seconds,
             source.name,
             os.path.basename(source.path) if source.is_gguf else core.model_config.architecture,
@@ -183,6 +192,7 @@ class LLM:
             core.weight_bytes / 2**20,
             stats.num_total_blocks,
             config.block_size,
+            core.kv_cache_dtype,
             core.kv_cache_bytes / 2**20,
             config.max_model_len,
             config.num_threads,

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 # Tokens per test prompt are small; this many tokens of KV cache hold a 16-prompt batch of the
-# generation tests at once (plus the longest numerics prompt) without preemption.
+# generation tests at once (plus the longest numerics prompt) without preemption (sized in fp32
+# KV bytes: a 2-byte cache holds twice as many).
 DEFAULT_LLM_KV_TOKENS = 4096
 DEFAULT_LLM_MAX_MODEL_LEN = 1024
 NUM_THREADS = 2
@@ -64,22 +65,35 @@ def kv_bytes_per_token(model_config: Any) -> int:
     return 2 * model_config.num_layers * model_config.num_kv_heads * model_config.head_dim * 4
 
 
-@pytest.fixture(scope="session")
-def default_llm(default_model_path: str):
-    """The default GGUF dequantized to fp32 (dtype="float32"): the path that transformers'
-    fp32 dequantization is the exact reference for. The default dtype ("auto": quantized
-    blocks kept, int8 activations) is tested in test_quantized_gguf.py."""
+def make_default_llm(model_path: str, kv_cache_dtype: str, dtype: str = "auto"):
     from cadence import LLM, _core
 
-    model_config = _core.load_gguf_model_config(default_model_path)
+    model_config = _core.load_gguf_model_config(model_path)
     model_config.finalize()
     return LLM(
-        model=default_model_path,
-        dtype="float32",
+        model=model_path,
+        dtype=dtype,
         max_model_len=DEFAULT_LLM_MAX_MODEL_LEN,
         kv_cache_memory_bytes=DEFAULT_LLM_KV_TOKENS * kv_bytes_per_token(model_config),
         num_threads=NUM_THREADS,
+        kv_cache_dtype=kv_cache_dtype,
     )
+
+
+@pytest.fixture(scope="session")
+def default_llm(default_model_path: str):
+    """The default model as users get it (dtype "auto": the GGUF's quantized blocks kept, int8
+    activations; kv_cache_dtype "auto": bf16 on CPUs with AVX-512 BF16), for the tests that
+    compare cadence with itself."""
+    return make_default_llm(default_model_path, "auto")
+
+
+@pytest.fixture(scope="session")
+def default_llm_fp32_kv(default_model_path: str):
+    """The default GGUF dequantized to fp32 (dtype="float32") with an fp32 KV cache: the path
+    that transformers' fp32 dequantization is the exact reference for (the default dtype is
+    compared with it in test_quantized_gguf.py)."""
+    return make_default_llm(default_model_path, "float32", dtype="float32")
 
 
 @pytest.fixture(scope="session")
@@ -255,7 +269,11 @@ def tiny_llm(tiny_model: TinyModel, tiny_llm_cache: dict[str, Any]):
     if tiny_model.name not in tiny_llm_cache:
         from cadence import LLM
 
-        tiny_llm_cache[tiny_model.name] = LLM(model=tiny_model.path, num_threads=NUM_THREADS)
+        # fp32 KV cache: the tests using tiny_llm compare with HF fp32 ("auto" would be bf16 on
+        # CPUs with AVX-512 BF16).
+        tiny_llm_cache[tiny_model.name] = LLM(
+            model=tiny_model.path, num_threads=NUM_THREADS, kv_cache_dtype="float32"
+        )
     return tiny_llm_cache[tiny_model.name]
 
 

@@ -284,7 +284,11 @@ def arch_llm(arch_model: TinyModel, arch_llms: dict[str, Any]):
     if arch_model.name not in arch_llms:
         from cadence import LLM
 
-        arch_llms[arch_model.name] = LLM(model=arch_model.path, num_threads=NUM_THREADS)
+        # fp32 KV cache: the logits and greedy tokens are compared with HF fp32 ("auto" would
+        # be bf16 on CPUs with AVX-512 BF16).
+        arch_llms[arch_model.name] = LLM(
+            model=arch_model.path, num_threads=NUM_THREADS, kv_cache_dtype="float32"
+        )
     return arch_llms[arch_model.name]
 
 
@@ -486,7 +490,10 @@ def test_sliding_window_does_not_cap_max_model_len(arch_models: dict[str, TinyMo
     from cadence import LLM
 
     model = arch_models["mistral_window"]
-    llm = LLM(model=model.path, num_threads=NUM_THREADS, max_model_len=512)
+    # fp32 KV cache: compared with HF fp32.
+    llm = LLM(
+        model=model.path, num_threads=NUM_THREADS, max_model_len=512, kv_cache_dtype="float32"
+    )
     token_ids = (_tokenize(llm, LONG_PROMPT) * 3)[:400]
     expected = hf_prompt_logits(model.hf_model, token_ids)
     _check_logits_close(_cadence_logits(llm, token_ids)[-8:], expected[-8:], TINY_LOGITS_ATOL)
@@ -557,7 +564,10 @@ def test_logits_match_hf_up_to_the_last_positions(arch_models: dict[str, TinyMod
     from cadence import LLM
 
     model = arch_models["opt"]
-    llm = LLM(model=model.path, num_threads=NUM_THREADS, max_model_len=512)
+    # fp32 KV cache: compared with HF fp32.
+    llm = LLM(
+        model=model.path, num_threads=NUM_THREADS, max_model_len=512, kv_cache_dtype="float32"
+    )
     token_ids = (_tokenize(llm, LONG_PROMPT) * 4)[:511]
     logits = _cadence_logits(llm, token_ids)
     expected = hf_prompt_logits(model.hf_model, token_ids)

@@ -65,7 +65,9 @@ def test_default_model_matches_hf_beam_search(default_llm, hf_default_model, wid
 @pytest.mark.parametrize("width", [1, 2, 4, 8])
 def test_tiny_model_matches_hf_beam_search(tiny_models, width) -> None:
     tiny = tiny_models["llama_gqa"]
-    llm = _tiny_llm(tiny.path)
+    # fp32 KV cache: compared with HF fp32 beam search, whose choices hinge on small gaps
+    # between cumulative logprobs ("auto" would be bf16 on CPUs with AVX-512 BF16).
+    llm = _tiny_llm(tiny.path, kv_cache_dtype="float32")
     prompt_ids = [1, 400, 2301, 77, 9000, 13]
     params = BeamSearchParams(beam_width=width, max_tokens=10, ignore_eos=True)
     (output,) = llm.beam_search([{"prompt_token_ids": prompt_ids}], params)
@@ -164,7 +166,8 @@ def test_matches_exact_reference_with_eos_finished_hypotheses(
     eos_model, length_penalty, temperature
 ) -> None:
     tiny, path, prompt_ids, eos_ids = eos_model
-    llm = _tiny_llm(path)
+    # fp32 KV cache: compared with an exact reference search over HF fp32 logprobs.
+    llm = _tiny_llm(path, kv_cache_dtype="float32")
     assert llm.llm_engine.core.model_config.eos_token_ids == eos_ids
     width, max_tokens = 4, 8
 

@@ -144,14 +144,20 @@ def test_tiny_model_greedy_matches_hf(tiny_model: TinyModel, tiny_llm, prompt_na
 
 
 # --------------------------------------------------------------------------- default model
+# default_llm_fp32_kv (conftest): the comparisons with HF fp32 need an fp32 KV cache, which
+# kv_cache_dtype "auto" is not on CPUs with AVX-512 BF16.
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("prompt_name", ["short", "single_token", "long", "chat"])
-def test_default_model_logits_match_hf(default_llm, hf_default_model, prompt_name: str) -> None:
-    token_ids = _tokenize(default_llm, PROMPTS[prompt_name])
+def test_default_model_logits_match_hf(
+    default_llm_fp32_kv, hf_default_model, prompt_name: str
+) -> None:
+    token_ids = _tokenize(default_llm_fp32_kv, PROMPTS[prompt_name])
     expected = hf_prompt_logits(hf_default_model, token_ids)
-    _check_logits_close(_cadence_logits(default_llm, token_ids), expected, DEFAULT_LOGITS_ATOL)
+    _check_logits_close(
+        _cadence_logits(default_llm_fp32_kv, token_ids), expected, DEFAULT_LOGITS_ATOL
+    )
 
 
 def _chat_prompt(llm, question: str) -> str:
@@ -161,7 +167,7 @@ def _chat_prompt(llm, question: str) -> str:
 
 
 @pytest.mark.slow
-def test_default_model_greedy_matches_hf_exactly(default_llm, hf_default_model) -> None:
+def test_default_model_greedy_matches_hf_exactly(default_llm_fp32_kv, hf_default_model) -> None:
     """SmolLM2 fp32 greedy must equal transformers token for token for 32 new tokens: a trained
     model's top-1 margins are far above fp32 noise, so any mismatch is a bug (the rounding an
     int8-activation engine like llama.cpp does already drifts after ~15 tokens)."""
@@ -171,11 +177,11 @@ def test_default_model_greedy_matches_hf_exactly(default_llm, hf_default_model) 
         PROMPTS["short"],
         PROMPTS["code"],
         PROMPTS["long"],
-        _chat_prompt(default_llm, "Give me three tips for staying focused while studying."),
+        _chat_prompt(default_llm_fp32_kv, "Give me three tips for staying focused while studying."),
     ]
-    prompts = [_tokenize(default_llm, text) for text in texts]
+    prompts = [_tokenize(default_llm_fp32_kv, text) for text in texts]
     params = SamplingParams(temperature=0.0, max_tokens=NUM_NEW_TOKENS, ignore_eos=True)
-    outputs = default_llm.generate(
+    outputs = default_llm_fp32_kv.generate(
         [{"prompt_token_ids": ids} for ids in prompts], params, use_tqdm=False
     )
     for text, prompt_ids, output in zip(texts, prompts, outputs, strict=True):

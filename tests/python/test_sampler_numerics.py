@@ -67,6 +67,9 @@ def make_engine(model_path: str, model_config=None, **overrides) -> _core.Engine
     cfg.kv_cache_memory_bytes = 256 << 20
     cfg.num_threads = NUM_THREADS
     cfg.max_num_seqs = 256
+    # fp32 KV cache: logprobs are compared with HF fp32 ("auto" would be bf16 on CPUs with
+    # AVX-512 BF16).
+    cfg.kv_cache_dtype = "float32"
     for name, value in overrides.items():
         setattr(cfg, name, value)
     return _core.Engine(cfg)

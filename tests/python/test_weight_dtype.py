@@ -60,7 +60,8 @@ def test_logits_match_hf_with_rounded_weights(dtype_models, name: str, dtype: st
     from cadence import LLM
 
     model = dtype_models[name]
-    llm = LLM(model=model.path, dtype=dtype, num_threads=NUM_THREADS)
+    # fp32 KV cache: the reference is HF's model.to(dtype).float(), whose K/V stay fp32.
+    llm = LLM(model=model.path, dtype=dtype, num_threads=NUM_THREADS, kv_cache_dtype="float32")
     assert llm.llm_engine.core.config.weight_dtype == dtype
     token_ids = llm.get_tokenizer().encode(LONG_PROMPT)
     ours = _cadence_logits(llm, token_ids)
@@ -106,7 +107,8 @@ def test_auto_is_the_checkpoint_dtype(dtype_models, tmp_path: Path) -> None:
     declared = json.loads((bf16_dir / "config.json").read_text())
     assert (declared.get("dtype") or declared.get("torch_dtype")) == "bfloat16"
 
-    auto = LLM(model=str(bf16_dir), num_threads=NUM_THREADS)
+    # fp32 KV cache: the logits below are compared with HF's rounded model, computed in fp32.
+    auto = LLM(model=str(bf16_dir), num_threads=NUM_THREADS, kv_cache_dtype="float32")
     assert auto.llm_engine.core.config.weight_dtype == "bfloat16"
     token_ids = auto.get_tokenizer().encode(LONG_PROMPT)
     _check_logits_close(

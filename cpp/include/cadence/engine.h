@@ -27,6 +27,11 @@ struct EngineConfig {
   // to int8 per group of 32 columns, computed by the same int8 GEMM.
   std::string quantization;
   int64_t block_size = 16;  // tokens per KV block, >= 1
+  // How the KV cache stores keys and values (vLLM's kv_cache_dtype): "float32", "bfloat16" or
+  // "float16" (2 bytes per value: twice the tokens in the same memory; rounded to nearest even
+  // when written, widened to fp32 exactly when attention reads them), or "auto" = "bfloat16" on
+  // CPUs with AVX-512 BF16, else "float32". config() holds the resolved name.
+  std::string kv_cache_dtype = "auto";
   // Bytes for the KV cache (keys + values, all layers). 0 = a default derived from free
   // RAM (see Engine::create), capped to what max_num_seqs full-length sequences need.
   int64_t kv_cache_memory_bytes = 0;
@@ -136,6 +141,8 @@ class Engine {
   virtual const EngineConfig& config() const = 0;  // with defaults resolved
   virtual EngineStats stats() const = 0;
   virtual int64_t kv_cache_bytes() const = 0;
+  // The KV cache's element type: "float32", "bfloat16" or "float16" ("auto" resolved).
+  virtual std::string kv_cache_dtype() const = 0;
   virtual int64_t weight_bytes() const = 0;
   virtual std::string isa() const = 0;
   // Throws std::logic_error if the block pool's or scheduler's bookkeeping is broken.

@@ -58,6 +58,20 @@ WeightFormat parse_weight_format(const std::string& dtype, const std::string& qu
   return format;
 }
 
+// EngineConfig::kv_cache_dtype -> the KV cache's element type ("auto": bf16 where the CPU
+// has AVX-512 BF16, else fp32).
+kernels::KvCacheType parse_kv_cache_dtype(const std::string& dtype) {
+  if (dtype == "auto") {
+    return kernels::cpu_has_avx512_bf16() ? kernels::KvCacheType::kBF16
+                                          : kernels::KvCacheType::kF32;
+  }
+  if (dtype == "float32") return kernels::KvCacheType::kF32;
+  if (dtype == "bfloat16") return kernels::KvCacheType::kBF16;
+  if (dtype == "float16") return kernels::KvCacheType::kF16;
+  throw std::invalid_argument(
+      "kv_cache_dtype must be one of auto, float32, bfloat16, float16, got '" + dtype + "'");
+}
+
 }  // namespace
 
 std::unique_ptr<Engine> Engine::create(const EngineConfig& config) {
@@ -72,6 +86,8 @@ EngineImpl::EngineImpl(const EngineConfig& config) : config_(config), seed_rng_(
   require_at_least(config_.num_threads, 0, "num_threads");
   ModelLoadOptions load_options;
   load_options.weight_format = parse_weight_format(config_.weight_dtype, config_.quantization);
+  const kernels::KvCacheType kv_type = parse_kv_cache_dtype(config_.kv_cache_dtype);
+  config_.kv_cache_dtype = kernels::kv_cache_type_name(kv_type);
 
   std::unique_ptr<Checkpoint> checkpoint = Checkpoint::open(config_.model_path);
   ModelConfig& model_config = config_.model_config;
@@ -104,7 +120,7 @@ EngineImpl::EngineImpl(const EngineConfig& config) : config_(config), seed_rng_(
 
   const int64_t bytes_per_block =
       KvCache::bytes_per_block(model_config.num_layers, config_.block_size,
-                               model_config.num_kv_heads, model_config.head_dim);
+                               model_config.num_kv_heads, model_config.head_dim, kv_type);
   const int64_t blocks_per_full_seq =
       (config_.max_model_len + config_.block_size - 1) / config_.block_size;
   if (config_.kv_cache_memory_bytes == 0) {
@@ -123,7 +139,7 @@ EngineImpl::EngineImpl(const EngineConfig& config) : config_(config), seed_rng_(
   }
   block_pool_ = std::make_unique<BlockPool>(num_blocks);
   kv_cache_ = std::make_unique<KvCache>(model_config.num_layers, num_blocks, config_.block_size,
-                                        model_config.num_kv_heads, model_config.head_dim);
+                                        model_config.num_kv_heads, model_config.head_dim, kv_type);
   SchedulerConfig scheduler_config;
   scheduler_config.max_num_seqs = config_.max_num_seqs;
   scheduler_config.max_num_batched_tokens = config_.max_num_batched_tokens;

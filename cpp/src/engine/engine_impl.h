@@ -44,6 +44,9 @@ class EngineImpl : public Engine {
   const EngineConfig& config() const override { return config_; }
   EngineStats stats() const override;
   int64_t kv_cache_bytes() const override { return kv_cache_->size_bytes(); }
+  std::string kv_cache_dtype() const override {
+    return kernels::kv_cache_type_name(kv_cache_->type());
+  }
   int64_t weight_bytes() const override { return model_->weight_bytes(); }
   std::string isa() const override;
   void check_invariants() const override { scheduler_->check_invariants(); }

@@ -11,4 +11,9 @@ enum class Isa { kScalar, kAvx2, kAvx512 };
 Isa active_isa();
 const char* isa_name(Isa isa);
 
+// Whether this CPU (and OS) has AVX-512 BF16, the mark of a core with fast bfloat16 support;
+// kv_cache_dtype "auto" picks a bf16 KV cache on it. The kernels themselves only widen bf16
+// (any ISA path can read it). Ignores CADENCE_ISA.
+bool cpu_has_avx512_bf16();
+
 }  // namespace cadence::kernels

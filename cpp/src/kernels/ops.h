@@ -63,13 +63,30 @@ void gelu_tanh_mul(ThreadPool& pool, const float* gate_up, int64_t num_rows, int
 void rope_neox(ThreadPool& pool, float* x, int64_t num_tokens, int64_t num_heads, int64_t head_dim,
                int64_t rot_dim, int64_t ld_x, const int32_t* positions, const float* cos_sin);
 
+// How the paged KV cache stores its elements (EngineConfig::kv_cache_dtype): fp32, or the
+// bit patterns of bfloat16 / IEEE fp16 (kernels/half.h), which halve the bytes per token.
+enum class KvCacheType { kF32, kBF16, kF16 };
+
+// Bytes of one stored element: 4 or 2.
+constexpr int64_t kv_cache_type_bytes(KvCacheType type) {
+  return type == KvCacheType::kF32 ? 4 : 2;
+}
+// "float32", "bfloat16", "float16" (EngineConfig::kv_cache_dtype's names).
+constexpr const char* kv_cache_type_name(KvCacheType type) {
+  return type == KvCacheType::kF32    ? "float32"
+         : type == KvCacheType::kBF16 ? "bfloat16"
+                                      : "float16";
+}
+
 // Paged KV cache of one layer. Block b, kv head h, slot s (0 <= s < block_size) holds
 //   k_cache[((b * num_kv_heads + h) * block_size + s) * head_dim + d]
 // and the same for v_cache, i.e. [num_blocks][num_kv_heads][block_size][head_dim]:
-// keys of one head inside a block are contiguous rows.
+// keys of one head inside a block are contiguous rows. The arrays hold elements of `type`
+// (float, or uint16_t bit patterns), so the index above counts elements, not bytes.
 struct PagedKvCache {
-  float* k_cache = nullptr;
-  float* v_cache = nullptr;
+  void* k_cache = nullptr;
+  void* v_cache = nullptr;
+  KvCacheType type = KvCacheType::kF32;
   int64_t num_blocks = 0;
   int64_t block_size = 0;  // tokens per block
   int64_t num_kv_heads = 0;
@@ -78,7 +95,9 @@ struct PagedKvCache {
 
 // Writes the keys/values of num_tokens new tokens into the cache. Token t goes to slot
 // slot_mapping[t] = block_id * block_size + offset_in_block; a negative slot skips token t
-// (padding). k and v rows hold num_kv_heads * head_dim floats at row stride ld_kv.
+// (padding). k and v rows hold num_kv_heads * head_dim floats at row stride ld_kv. A 2-byte
+// cache type stores each value rounded to nearest even, bit for bit float_to_bf16 /
+// float_to_f16 (kernels/half.h); fp32 is copied exactly.
 void write_kv_cache(ThreadPool& pool, const float* k, const float* v, int64_t num_tokens,
                     int64_t ld_kv, const int32_t* slot_mapping, const PagedKvCache& cache);
 
@@ -107,6 +126,8 @@ struct AttentionBatch {
 // Grouped-query attention over the paged cache: query head h reads kv head
 // h / (num_heads / num_kv_heads). q: rows of num_heads * head_dim floats (stride ld_q);
 // out: rows of num_heads * head_dim floats (stride ld_out). scale multiplies q·k.
+// bf16 / fp16 keys and values are widened to fp32 as they are read (exact), so the output is
+// bit for bit that of an fp32 cache holding the same (rounded) values; compute is fp32.
 void paged_attention(ThreadPool& pool, const float* q, int64_t ld_q, int64_t num_heads,
                      const AttentionBatch& batch, const PagedKvCache& cache, float scale,
                      float* out, int64_t ld_out);

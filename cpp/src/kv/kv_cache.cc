@@ -10,13 +10,14 @@
 
 namespace cadence {
 
-void KvCache::FreeDeleter::operator()(float* p) const { std::free(p); }
+void KvCache::FreeDeleter::operator()(unsigned char* p) const { std::free(p); }
 
 KvCache::KvCache(int64_t num_layers, int64_t num_blocks, int64_t block_size, int64_t num_kv_heads,
-                 int64_t head_dim)
-    : num_blocks_(num_blocks), block_size_(block_size) {
-  const int64_t floats_per_layer_side = num_blocks * num_kv_heads * block_size * head_dim;
-  size_bytes_ = bytes_per_block(num_layers, block_size, num_kv_heads, head_dim) * num_blocks;
+                 int64_t head_dim, kernels::KvCacheType type)
+    : num_blocks_(num_blocks), block_size_(block_size), type_(type) {
+  const int64_t bytes_per_layer_side =
+      num_blocks * num_kv_heads * block_size * head_dim * kernels::kv_cache_type_bytes(type);
+  size_bytes_ = bytes_per_block(num_layers, block_size, num_kv_heads, head_dim, type) * num_blocks;
   // Uninitialized, so untouched pages stay uncommitted; every slot is written by
   // write_kv_cache before attention reads it.
   void* memory = nullptr;
@@ -26,12 +27,13 @@ KvCache::KvCache(int64_t num_layers, int64_t num_blocks, int64_t block_size, int
     throw std::runtime_error("cannot allocate the KV cache: " + std::to_string(size_bytes_) +
                              " bytes");
   }
-  storage_.reset(static_cast<float*>(memory));
-  float* base = storage_.get();
+  storage_.reset(static_cast<unsigned char*>(memory));
+  unsigned char* base = storage_.get();
   for (int64_t l = 0; l < num_layers; ++l) {
     kernels::PagedKvCache layer;
-    layer.k_cache = base + (2 * l) * floats_per_layer_side;
-    layer.v_cache = base + (2 * l + 1) * floats_per_layer_side;
+    layer.k_cache = base + (2 * l) * bytes_per_layer_side;
+    layer.v_cache = base + (2 * l + 1) * bytes_per_layer_side;
+    layer.type = type;
     layer.num_blocks = num_blocks;
     layer.block_size = block_size;
     layer.num_kv_heads = num_kv_heads;
@@ -42,10 +44,13 @@ KvCache::KvCache(int64_t num_layers, int64_t num_blocks, int64_t block_size, int
 
 void KvCache::copy_block(int32_t src, int32_t dst) {
   for (const kernels::PagedKvCache& layer : layers_) {
-    const int64_t block_floats = layer.num_kv_heads * layer.block_size * layer.head_dim;
-    const auto bytes = static_cast<size_t>(block_floats) * sizeof(float);
-    std::memcpy(layer.k_cache + dst * block_floats, layer.k_cache + src * block_floats, bytes);
-    std::memcpy(layer.v_cache + dst * block_floats, layer.v_cache + src * block_floats, bytes);
+    const int64_t block_bytes = layer.num_kv_heads * layer.block_size * layer.head_dim *
+                                kernels::kv_cache_type_bytes(layer.type);
+    auto* k = static_cast<unsigned char*>(layer.k_cache);
+    auto* v = static_cast<unsigned char*>(layer.v_cache);
+    const auto bytes = static_cast<size_t>(block_bytes);
+    std::memcpy(k + dst * block_bytes, k + src * block_bytes, bytes);
+    std::memcpy(v + dst * block_bytes, v + src * block_bytes, bytes);
   }
 }
 

@@ -54,7 +54,15 @@ struct Emu512Vec {
   static Reg min(Reg a, Reg b) { return {H::min(a.lo, b.lo), H::min(a.hi, b.hi)}; }
   static Reg round_nearest(Reg x) { return {H::round_nearest(x.lo), H::round_nearest(x.hi)}; }
   static Reg ldexp(Reg p, Reg n) { return {H::ldexp(p.lo, n.lo), H::ldexp(p.hi, n.hi)}; }
-  static float reduce_add(Reg v) { return H::reduce_add(H::add(v.lo, v.hi)); }
+  // Avx512Vec::reduce_add's tree (halves, then quarters, ...), so that reductions, and with
+  // them attention, give the real AVX-512 path's bits.
+  static float reduce_add(Reg v) {
+    const __m256 h = _mm256_add_ps(v.lo, v.hi);
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+  }
   static void reduce_add4(Reg a, Reg b, Reg c, Reg d, float* out) {
     out[0] = reduce_add(a);
     out[1] = reduce_add(b);

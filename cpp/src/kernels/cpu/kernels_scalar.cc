@@ -5,7 +5,8 @@
 //   that can run a SIMD path) that is std::fma, bit-identical to the SIMD paths; without
 //   hardware FMA std::fma is a slow software emulation, so there it is a * b + c instead
 //   (still batch-invariant, just not comparable bit for bit with paths that cannot run there);
-// - attention: the same key chunks and online-softmax steps, per pair, in fixed order;
+// - attention: the same key chunks and online-softmax steps, per pair, in fixed order; bf16 /
+//   fp16 keys and values widened to fp32 exactly (kernels/half.h) as they are read;
 // - row ops: sequential per-row reductions.
 #include <algorithm>
 #include <cmath>
@@ -277,9 +278,22 @@ void attention_merge(const float* states, int64_t num_states, int64_t head_dim, 
   finalize_state(scratch, head_dim, out);
 }
 
+// A stored K/V element (float, or the bits of a bf16 / fp16) widened to fp32.
+template <KvCacheType T, class Elem>
+inline float widen_kv(Elem x) {
+  if constexpr (T == KvCacheType::kF32) {
+    return x;
+  } else if constexpr (T == KvCacheType::kBF16) {
+    return bf16_to_float(x);
+  } else {
+    return f16_to_float(x);
+  }
+}
+
 // Same key chunks and partitions as simd::attention_item (kernel_table.h), one pair at a time;
-// with a sliding window, a pair reads only the keys of its window.
-template <bool kFma>
+// with a sliding window, a pair reads only the keys of its window. Elem is the stored type of
+// a KV cache of type T.
+template <bool kFma, KvCacheType T, class Elem>
 void attention_item_impl(const AttentionArgs& args, const AttentionItem& item, float* scratch) {
   const PagedKvCache& cache = *args.cache;
   const AttentionBatch& batch = *args.batch;
@@ -293,7 +307,9 @@ void attention_item_impl(const AttentionArgs& args, const AttentionItem& item, f
   float* work = total + state_floats;
   float* scores = work + state_floats;
   // Row of token t of this kv head in a cache.
-  auto key_row = [&](const float* base, int64_t t) {
+  const Elem* k_cache = static_cast<const Elem*>(cache.k_cache);
+  const Elem* v_cache = static_cast<const Elem*>(cache.v_cache);
+  auto key_row = [&](const Elem* base, int64_t t) {
     const int64_t block_id = block_table[t / block_size];
     return base + ((block_id * cache.num_kv_heads + item.kv_head) * block_size + t % block_size) *
                       head_dim;
@@ -326,9 +342,9 @@ void attention_item_impl(const AttentionArgs& args, const AttentionItem& item, f
           const int64_t j0 = std::max<int64_t>(0, lo - t0);
           float chunk_max = -INFINITY;
           for (int64_t j = j0; j < len; ++j) {
-            const float* k = key_row(cache.k_cache, t0 + j);
+            const Elem* k = key_row(k_cache, t0 + j);
             float dot = 0.0f;
-            for (int64_t d = 0; d < head_dim; ++d) dot = madd<kFma>(q[d], k[d], dot);
+            for (int64_t d = 0; d < head_dim; ++d) dot = madd<kFma>(q[d], widen_kv<T>(k[d]), dot);
             scores[j] = dot * args.scale;
             if (batch.softcap > 0.0f) {
               scores[j] = batch.softcap * std::tanh(scores[j] / batch.softcap);
@@ -347,7 +363,7 @@ void attention_item_impl(const AttentionArgs& args, const AttentionItem& item, f
           for (int64_t d = 0; d < head_dim; ++d) {
             float a = acc[d] * alpha;
             for (int64_t j = j0; j < len; ++j) {
-              a = madd<kFma>(scores[j], key_row(cache.v_cache, t0 + j)[d], a);
+              a = madd<kFma>(scores[j], widen_kv<T>(key_row(v_cache, t0 + j)[d]), a);
             }
             acc[d] = a;
           }
@@ -366,11 +382,26 @@ void attention_item_impl(const AttentionArgs& args, const AttentionItem& item, f
   }
 }
 
+template <bool kFma>
+void attention_item_fma(const AttentionArgs& args, const AttentionItem& item, float* scratch) {
+  switch (args.cache->type) {
+    case KvCacheType::kF32:
+      attention_item_impl<kFma, KvCacheType::kF32, float>(args, item, scratch);
+      return;
+    case KvCacheType::kBF16:
+      attention_item_impl<kFma, KvCacheType::kBF16, uint16_t>(args, item, scratch);
+      return;
+    case KvCacheType::kF16:
+      attention_item_impl<kFma, KvCacheType::kF16, uint16_t>(args, item, scratch);
+      return;
+  }
+}
+
 void attention_item(const AttentionArgs& args, const AttentionItem& item, float* scratch) {
   if (has_hardware_fma()) {
-    attention_item_impl<true>(args, item, scratch);
+    attention_item_fma<true>(args, item, scratch);
   } else {
-    attention_item_impl<false>(args, item, scratch);
+    attention_item_fma<false>(args, item, scratch);
   }
 }
 

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/half.h"
+
 namespace cadence::kernels {
 namespace cpu {
 namespace {
@@ -470,12 +472,29 @@ void rope_neox(ThreadPool& pool, float* x, int64_t num_tokens, int64_t num_heads
                  ld_x, positions, cos_sin);
 }
 
-// Plain copies, no ISA table needed. A negative slot (padding token) is skipped.
-void write_kv_cache(ThreadPool& pool, const float* k, const float* v, int64_t num_tokens,
-                    int64_t ld_kv, const int32_t* slot_mapping, const PagedKvCache& cache) {
+namespace {
+
+// One row of n fp32 values into a cache of element type T (round to nearest even).
+template <KvCacheType T>
+void store_kv_row(const float* src, int64_t n, void* dst) {
+  if constexpr (T == KvCacheType::kF32) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+  } else {
+    auto* out = static_cast<uint16_t*>(dst);
+    for (int64_t i = 0; i < n; ++i) {
+      out[i] = T == KvCacheType::kBF16 ? float_to_bf16(src[i]) : float_to_f16(src[i]);
+    }
+  }
+}
+
+template <KvCacheType T>
+void write_kv_cache_typed(ThreadPool& pool, const float* k, const float* v, int64_t num_tokens,
+                          int64_t ld_kv, const int32_t* slot_mapping, const PagedKvCache& cache) {
   const int64_t head_dim = cache.head_dim;
   const int64_t block_size = cache.block_size;
-  const int64_t row_bytes = head_dim * static_cast<int64_t>(sizeof(float));
+  const int64_t elem_bytes = kv_cache_type_bytes(T);
+  auto* k_cache = static_cast<unsigned char*>(cache.k_cache);
+  auto* v_cache = static_cast<unsigned char*>(cache.v_cache);
   const int64_t grain = cpu::row_grain(2 * cache.num_kv_heads * head_dim);
   pool.parallel_for_grain(num_tokens, grain, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
@@ -485,11 +504,29 @@ void write_kv_cache(ThreadPool& pool, const float* k, const float* v, int64_t nu
       const int64_t offset = slot % block_size;
       for (int64_t h = 0; h < cache.num_kv_heads; ++h) {
         const int64_t dst = ((block * cache.num_kv_heads + h) * block_size + offset) * head_dim;
-        std::memcpy(cache.k_cache + dst, k + t * ld_kv + h * head_dim, row_bytes);
-        std::memcpy(cache.v_cache + dst, v + t * ld_kv + h * head_dim, row_bytes);
+        store_kv_row<T>(k + t * ld_kv + h * head_dim, head_dim, k_cache + dst * elem_bytes);
+        store_kv_row<T>(v + t * ld_kv + h * head_dim, head_dim, v_cache + dst * elem_bytes);
       }
     }
   });
+}
+
+}  // namespace
+
+// Plain copies or conversions, no ISA table needed. A negative slot (padding token) is skipped.
+void write_kv_cache(ThreadPool& pool, const float* k, const float* v, int64_t num_tokens,
+                    int64_t ld_kv, const int32_t* slot_mapping, const PagedKvCache& cache) {
+  switch (cache.type) {
+    case KvCacheType::kF32:
+      write_kv_cache_typed<KvCacheType::kF32>(pool, k, v, num_tokens, ld_kv, slot_mapping, cache);
+      return;
+    case KvCacheType::kBF16:
+      write_kv_cache_typed<KvCacheType::kBF16>(pool, k, v, num_tokens, ld_kv, slot_mapping, cache);
+      return;
+    case KvCacheType::kF16:
+      write_kv_cache_typed<KvCacheType::kF16>(pool, k, v, num_tokens, ld_kv, slot_mapping, cache);
+      return;
+  }
 }
 
 void paged_attention(ThreadPool& pool, const float* q, int64_t ld_q, int64_t num_heads,

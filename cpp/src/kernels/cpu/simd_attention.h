@@ -21,6 +21,11 @@
 // at lo. Keys before the first visible key of the chunk's first row are never read (their
 // slots compute a repeat of that key, then are masked). A state that saw no key merges as a
 // no-op (merge_state), so skipped partitions cannot change a row's bits.
+//
+// KV cache type T (PagedKvCache::type): every K and V element is widened to fp32 where it is
+// loaded (load_kv, widen_kv: exact) and everything after that is the fp32 code, so an item over
+// a bf16 / fp16 cache computes bit for bit what it computes over an fp32 cache holding the
+// same rounded values.
 #pragma once
 
 #include <cstdint>
@@ -35,15 +40,72 @@ constexpr int kAttnKeysPerTile = 4;
 // Registers of head_dim per pair accumulated at once in the P.V step (x kPairsPerTile pairs).
 constexpr int kAttnPvRegs = 4;
 
+// The stored element of a KV cache type: float, or the bit pattern of a bf16 / fp16.
+template <KvCacheType T>
+struct KvElem {
+  using Type = uint16_t;
+};
+template <>
+struct KvElem<KvCacheType::kF32> {
+  using Type = float;
+};
+
+// V::kWidth consecutive stored K/V elements widened to fp32 (exact; V::load_bf16 / load_f16
+// widen as kernels/half.h does).
+template <class V, KvCacheType T>
+typename V::Reg load_kv(const typename KvElem<T>::Type* p) {
+  if constexpr (T == KvCacheType::kF32) {
+    return V::load(p);
+  } else if constexpr (T == KvCacheType::kBF16) {
+    return V::load_bf16(p);
+  } else {
+    return V::load_f16(p);
+  }
+}
+
+// One stored K/V element widened to fp32 (the head_dim tails), bit for bit bf16_to_float /
+// f16_to_float of kernels/half.h and so the SIMD loads above. Restated here, as a template of
+// V, so that no non-template inline function is emitted with this file's ISA flags (see
+// kernel_table.h); tests/cpp/test_attention_kernel.cc checks tails on every 16-bit pattern.
+template <class V, KvCacheType T>
+float widen_kv(typename KvElem<T>::Type x) {
+  if constexpr (T == KvCacheType::kF32) {
+    return x;
+  } else {
+    uint32_t u = 0;
+    if constexpr (T == KvCacheType::kBF16) {
+      u = uint32_t{x} << 16;
+    } else {
+      const uint32_t sign = static_cast<uint32_t>(x & 0x8000u) << 16;
+      const uint32_t exp = (x >> 10) & 0x1Fu;
+      const uint32_t mant = x & 0x3FFu;
+      if (exp == 0x1F) {
+        u = sign | 0x7F800000u | (mant != 0 ? 0x00400000u : 0u) | (mant << 13);  // quiet NaN
+      } else if (exp != 0) {
+        u = sign | ((exp + 112u) << 23) | (mant << 13);
+      } else {
+        // Zero or subnormal: mant * 2^-24, exact in fp32.
+        const float magnitude = static_cast<float>(mant) * 5.9604644775390625e-8f;
+        __builtin_memcpy(&u, &magnitude, 4);
+        u |= sign;
+      }
+    }
+    float f;
+    __builtin_memcpy(&f, &u, 4);
+    return f;
+  }
+}
+
 // out[p * out_stride + j] = scale * dot(q[p], k[j]), p < P, j < num_keys (1..4). Keys past
 // num_keys are computed on a repeated key and dropped, so every dot is the same chain.
-template <class V, int P>
-void dot_tile(const float* const* q, const float* const* k, int64_t num_keys, int64_t head_dim,
-              float scale, float* out, int64_t out_stride) {
+template <class V, KvCacheType T, int P>
+void dot_tile(const float* const* q, const typename KvElem<T>::Type* const* k, int64_t num_keys,
+              int64_t head_dim, float scale, float* out, int64_t out_stride) {
   using Reg = typename V::Reg;
+  using Elem = typename KvElem<T>::Type;
   constexpr int kW = V::kWidth;
   constexpr int kJ = kAttnKeysPerTile;
-  const float* kr[kJ];
+  const Elem* kr[kJ];
   CADENCE_UNROLL for (int j = 0; j < kJ; ++j) kr[j] = k[j < num_keys ? j : num_keys - 1];
   Reg acc[P][kJ];
   CADENCE_UNROLL for (int p = 0; p < P; ++p) {
@@ -54,7 +116,7 @@ void dot_tile(const float* const* q, const float* const* k, int64_t num_keys, in
     Reg qv[P];
     CADENCE_UNROLL for (int p = 0; p < P; ++p) qv[p] = V::load(q[p] + d);
     CADENCE_UNROLL for (int j = 0; j < kJ; ++j) {
-      const Reg kv = V::load(kr[j] + d);
+      const Reg kv = load_kv<V, T>(kr[j] + d);
       CADENCE_UNROLL for (int p = 0; p < P; ++p) acc[p][j] = V::fmadd(qv[p], kv, acc[p][j]);
     }
   }
@@ -66,7 +128,9 @@ void dot_tile(const float* const* q, const float* const* k, int64_t num_keys, in
     if (d < head_dim) {
       for (int j = 0; j < num_keys; ++j) {
         float tail = 0.0f;
-        for (int64_t t = d; t < head_dim; ++t) tail = __builtin_fmaf(q[p][t], kr[j][t], tail);
+        for (int64_t t = d; t < head_dim; ++t) {
+          tail = __builtin_fmaf(q[p][t], widen_kv<V, T>(kr[j][t]), tail);
+        }
         o[j] += tail;
       }
     }
@@ -75,24 +139,25 @@ void dot_tile(const float* const* q, const float* const* k, int64_t num_keys, in
 }
 
 // Scores of pairs [p_begin, p_end) against keys [0, num_keys) of a chunk, P pairs at a time.
-template <class V, int P>
-void dot_rows(const float* const* q_pairs, const float* const* k, int64_t num_keys,
-              int64_t head_dim, float scale, float* scores, int64_t p_begin, int64_t p_end) {
+template <class V, KvCacheType T, int P>
+void dot_rows(const float* const* q_pairs, const typename KvElem<T>::Type* const* k,
+              int64_t num_keys, int64_t head_dim, float scale, float* scores, int64_t p_begin,
+              int64_t p_end) {
   int64_t p = p_begin;
   if constexpr (P > 1) {
     for (; p + P <= p_end; p += P) {
       for (int64_t j = 0; j < num_keys; j += kAttnKeysPerTile) {
         const int64_t nk = num_keys - j < kAttnKeysPerTile ? num_keys - j : kAttnKeysPerTile;
-        dot_tile<V, P>(q_pairs + p, k + j, nk, head_dim, scale, scores + p * kAttentionKeyChunk + j,
-                       kAttentionKeyChunk);
+        dot_tile<V, T, P>(q_pairs + p, k + j, nk, head_dim, scale,
+                          scores + p * kAttentionKeyChunk + j, kAttentionKeyChunk);
       }
     }
   }
   for (; p < p_end; ++p) {
     for (int64_t j = 0; j < num_keys; j += kAttnKeysPerTile) {
       const int64_t nk = num_keys - j < kAttnKeysPerTile ? num_keys - j : kAttnKeysPerTile;
-      dot_tile<V, 1>(q_pairs + p, k + j, nk, head_dim, scale, scores + p * kAttentionKeyChunk + j,
-                     kAttentionKeyChunk);
+      dot_tile<V, T, 1>(q_pairs + p, k + j, nk, head_dim, scale,
+                        scores + p * kAttentionKeyChunk + j, kAttentionKeyChunk);
     }
   }
 }
@@ -100,9 +165,9 @@ void dot_rows(const float* const* q_pairs, const float* const* k, int64_t num_ke
 // P.V for NP pairs that see the same keys (one query row, several heads), NV registers of
 // head_dim starting at d: acc_i = acc_i * alpha_i + sum_{j < num_keys} p_i[j] * v[j][d ..].
 // Each V load feeds NP FMAs; each acc element is still its own chain over ascending j.
-template <class V, int NP, int NV>
-void pv_tile(float* const* acc, const float* const* p, const float* alpha, const float* const* v,
-             int64_t d, int64_t num_keys) {
+template <class V, KvCacheType T, int NP, int NV>
+void pv_tile(float* const* acc, const float* const* p, const float* alpha,
+             const typename KvElem<T>::Type* const* v, int64_t d, int64_t num_keys) {
   using Reg = typename V::Reg;
   constexpr int kW = V::kWidth;
   Reg a[NP][NV];
@@ -113,11 +178,11 @@ void pv_tile(float* const* acc, const float* const* p, const float* alpha, const
     }
   }
   for (int64_t j = 0; j < num_keys; ++j) {
-    const float* vj = v[j] + d;
+    const typename KvElem<T>::Type* vj = v[j] + d;
     Reg pj[NP];
     CADENCE_UNROLL for (int i = 0; i < NP; ++i) pj[i] = V::broadcast(p[i] + j);
     CADENCE_UNROLL for (int x = 0; x < NV; ++x) {
-      const Reg vx = V::load(vj + x * kW);
+      const Reg vx = load_kv<V, T>(vj + x * kW);
       CADENCE_UNROLL for (int i = 0; i < NP; ++i) a[i][x] = V::fmadd(pj[i], vx, a[i][x]);
     }
   }
@@ -127,41 +192,43 @@ void pv_tile(float* const* acc, const float* const* p, const float* alpha, const
 }
 
 // P.V over all of head_dim for NP pairs (register blocks of kAttnPvRegs, scalar tail).
-template <class V, int NP>
-void pv_pairs(float* const* acc, const float* const* p, const float* alpha, const float* const* v,
-              int64_t head_dim, int64_t num_keys) {
+template <class V, KvCacheType T, int NP>
+void pv_pairs(float* const* acc, const float* const* p, const float* alpha,
+              const typename KvElem<T>::Type* const* v, int64_t head_dim, int64_t num_keys) {
   constexpr int kW = V::kWidth;
   int64_t d = 0;
   for (; d + kAttnPvRegs * kW <= head_dim; d += kAttnPvRegs * kW) {
-    pv_tile<V, NP, kAttnPvRegs>(acc, p, alpha, v, d, num_keys);
+    pv_tile<V, T, NP, kAttnPvRegs>(acc, p, alpha, v, d, num_keys);
   }
   const int64_t regs_left = (head_dim - d) / kW;
-  if (regs_left == 1) pv_tile<V, NP, 1>(acc, p, alpha, v, d, num_keys);
+  if (regs_left == 1) pv_tile<V, T, NP, 1>(acc, p, alpha, v, d, num_keys);
   if constexpr (kAttnPvRegs > 2) {
-    if (regs_left == 2) pv_tile<V, NP, 2>(acc, p, alpha, v, d, num_keys);
+    if (regs_left == 2) pv_tile<V, T, NP, 2>(acc, p, alpha, v, d, num_keys);
   }
   if constexpr (kAttnPvRegs > 3) {
-    if (regs_left == 3) pv_tile<V, NP, 3>(acc, p, alpha, v, d, num_keys);
+    if (regs_left == 3) pv_tile<V, T, NP, 3>(acc, p, alpha, v, d, num_keys);
   }
   d += regs_left * kW;
   for (; d < head_dim; ++d) {
     for (int i = 0; i < NP; ++i) {
       float a = acc[i][d] * alpha[i];
-      for (int64_t j = 0; j < num_keys; ++j) a = __builtin_fmaf(p[i][j], v[j][d], a);
+      for (int64_t j = 0; j < num_keys; ++j) {
+        a = __builtin_fmaf(p[i][j], widen_kv<V, T>(v[j][d]), a);
+      }
       acc[i][d] = a;
     }
   }
 }
 
-template <class V, int NP>
+template <class V, KvCacheType T, int NP>
 void pv_dispatch(int np, float* const* acc, const float* const* p, const float* alpha,
-                 const float* const* v, int64_t head_dim, int64_t num_keys) {
+                 const typename KvElem<T>::Type* const* v, int64_t head_dim, int64_t num_keys) {
   if constexpr (NP >= 1) {
     if (np == NP) {
-      pv_pairs<V, NP>(acc, p, alpha, v, head_dim, num_keys);
+      pv_pairs<V, T, NP>(acc, p, alpha, v, head_dim, num_keys);
       return;
     }
-    pv_dispatch<V, NP - 1>(np, acc, p, alpha, v, head_dim, num_keys);
+    pv_dispatch<V, T, NP - 1>(np, acc, p, alpha, v, head_dim, num_keys);
   }
 }
 
@@ -197,17 +264,17 @@ float softmax_step(float* s, int64_t num_keys, float* run_max, float* run_sum) {
   return alpha;
 }
 
-template <class V, int P>
-void dot_rows_dispatch(int p_tile, const float* const* q_pairs, const float* const* k,
-                       int64_t num_keys, int64_t head_dim, float scale, float* scores,
-                       int64_t p_begin, int64_t p_end) {
+template <class V, KvCacheType T, int P>
+void dot_rows_dispatch(int p_tile, const float* const* q_pairs,
+                       const typename KvElem<T>::Type* const* k, int64_t num_keys, int64_t head_dim,
+                       float scale, float* scores, int64_t p_begin, int64_t p_end) {
   if constexpr (P >= 1) {
     if (p_tile == P) {
-      dot_rows<V, P>(q_pairs, k, num_keys, head_dim, scale, scores, p_begin, p_end);
+      dot_rows<V, T, P>(q_pairs, k, num_keys, head_dim, scale, scores, p_begin, p_end);
       return;
     }
-    dot_rows_dispatch<V, P - 1>(p_tile, q_pairs, k, num_keys, head_dim, scale, scores, p_begin,
-                                p_end);
+    dot_rows_dispatch<V, T, P - 1>(p_tile, q_pairs, k, num_keys, head_dim, scale, scores, p_begin,
+                                   p_end);
   }
 }
 
@@ -271,13 +338,16 @@ void attention_merge(const float* states, int64_t num_states, int64_t head_dim, 
   finalize_state<V>(scratch, head_dim, out);
 }
 
-// KernelTable::attention_item. Keys are processed per partition of kAttentionPartitionKeys
-// positions: each partition's state starts fresh and is merged into the total in ascending
-// order (partition 0's state is the total's start).
-template <class V>
-void attention_item(const AttentionArgs& args, const AttentionItem& item, float* scratch) {
+// attention_item for a cache of type T. Keys are processed per partition of
+// kAttentionPartitionKeys positions: each partition's state starts fresh and is merged into the
+// total in ascending order (partition 0's state is the total's start).
+template <class V, KvCacheType T>
+void attention_item_typed(const AttentionArgs& args, const AttentionItem& item, float* scratch) {
+  using Elem = typename KvElem<T>::Type;
   constexpr int kPairsPerTile = V::kGemmMaxAcc / kAttnKeysPerTile;
   const PagedKvCache& cache = *args.cache;
+  const Elem* k_cache = static_cast<const Elem*>(cache.k_cache);
+  const Elem* v_cache = static_cast<const Elem*>(cache.v_cache);
   const AttentionBatch& batch = *args.batch;
   const int64_t head_dim = cache.head_dim;
   const int64_t block_size = cache.block_size;
@@ -318,8 +388,8 @@ void attention_item(const AttentionArgs& args, const AttentionItem& item, float*
   const int64_t window_part = first_key(item.row_begin) / kAttentionPartitionKeys;
   const int64_t part_begin =
       item.partition_begin > window_part ? item.partition_begin : window_part;
-  const float* k_rows[kAttentionKeyChunk];
-  const float* v_rows[kAttentionKeyChunk];
+  const Elem* k_rows[kAttentionKeyChunk];
+  const Elem* v_rows[kAttentionKeyChunk];
   for (int64_t part = part_begin; part < part_end; ++part) {
     const int64_t t_begin = part * kAttentionPartitionKeys;
     const int64_t t_end = t_begin + kAttentionPartitionKeys < last_pos + 1
@@ -359,8 +429,8 @@ void attention_item(const AttentionArgs& args, const AttentionItem& item, float*
         const int64_t block_id = block_table[t / block_size];
         const int64_t base = (block_id * cache.num_kv_heads + item.kv_head) * block_size;
         for (int64_t o = offset; o < block_size && j < len; ++o, ++j) {
-          k_rows[j] = cache.k_cache + (base + o) * head_dim;
-          v_rows[j] = cache.v_cache + (base + o) * head_dim;
+          k_rows[j] = k_cache + (base + o) * head_dim;
+          v_rows[j] = v_cache + (base + o) * head_dim;
         }
       }
       for (int64_t j = 0; j < key_begin; ++j) {
@@ -370,8 +440,8 @@ void attention_item(const AttentionArgs& args, const AttentionItem& item, float*
       const int64_t p_first = (first_row - item.row_begin) * heads;
       const int64_t p_end = (end_row - item.row_begin) * heads;
       const int64_t p_tile = p_end - p_first < kPairsPerTile ? p_end - p_first : kPairsPerTile;
-      dot_rows_dispatch<V, kPairsPerTile>(static_cast<int>(p_tile), q_pairs, k_rows, len, head_dim,
-                                          args.scale, scores, p_first, p_end);
+      dot_rows_dispatch<V, T, kPairsPerTile>(static_cast<int>(p_tile), q_pairs, k_rows, len,
+                                             head_dim, args.scale, scores, p_first, p_end);
       if (batch.softcap > 0.0f) {
         const int64_t padded = (len + V::kWidth - 1) / V::kWidth * V::kWidth;
         for (int64_t p = p_first; p < p_end; ++p) {
@@ -398,8 +468,8 @@ void attention_item(const AttentionArgs& args, const AttentionItem& item, float*
           acc_ptrs[i] = state;
           p_ptrs[i] = s + masked;
         }
-        pv_dispatch<V, kPairsPerTile>(np, acc_ptrs, p_ptrs, alphas, v_rows + masked, head_dim,
-                                      visible - masked);
+        pv_dispatch<V, T, kPairsPerTile>(np, acc_ptrs, p_ptrs, alphas, v_rows + masked, head_dim,
+                                         visible - masked);
         p += np;
       }
     }
@@ -420,6 +490,22 @@ void attention_item(const AttentionArgs& args, const AttentionItem& item, float*
       const int64_t head = item.head_begin + p % heads;
       finalize_state<V>(state, head_dim, args.out + row * args.ld_out + head * head_dim);
     }
+  }
+}
+
+// KernelTable::attention_item: one work item over a cache of any KvCacheType.
+template <class V>
+void attention_item(const AttentionArgs& args, const AttentionItem& item, float* scratch) {
+  switch (args.cache->type) {
+    case KvCacheType::kF32:
+      attention_item_typed<V, KvCacheType::kF32>(args, item, scratch);
+      return;
+    case KvCacheType::kBF16:
+      attention_item_typed<V, KvCacheType::kBF16>(args, item, scratch);
+      return;
+    case KvCacheType::kF16:
+      attention_item_typed<V, KvCacheType::kF16>(args, item, scratch);
+      return;
   }
 }
 
