@@ -49,7 +49,8 @@ def generated_ids(output: BeamSearchOutput) -> list[list[int]]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("width", [1, 2, 4, 8])
-def test_default_model_matches_hf_beam_search(default_llm, hf_default_model, width) -> None:
+def test_default_model_matches_hf_beam_search(default_llm_fp32_kv, hf_default_model, width) -> None:
+    default_llm = default_llm_fp32_kv  # the HF-exact path: fp32 weights and KV cache
     prompts = PROMPTS[:2]
     params = BeamSearchParams(beam_width=width, max_tokens=12, ignore_eos=True)
     outputs = default_llm.beam_search([{"prompt": p} for p in prompts], params)
@@ -211,7 +212,9 @@ def test_width_one_equals_greedy_generate(default_llm) -> None:
         assert got.sequences[0].text == want.outputs[0].text
 
 
-def test_eos_ends_hypotheses_and_text_leaves_it_out(default_llm) -> None:
+def test_eos_ends_hypotheses_and_text_leaves_it_out(default_llm_fp32_kv) -> None:
+    # The fp32 path, whose greedy answer to this chat is known to end (EOS) within the budget.
+    default_llm = default_llm_fp32_kv
     chat = default_llm.render_chat([{"role": "user", "content": "Say hi."}])[0]
     params = BeamSearchParams(beam_width=3, max_tokens=40)
     (output,) = default_llm.beam_search([{"prompt_token_ids": chat.prompt_token_ids}], params)

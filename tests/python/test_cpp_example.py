@@ -20,6 +20,7 @@ EXAMPLE_BIN = os.environ.get("CADENCE_EXAMPLE_BIN", "")
     reason="CADENCE_EXAMPLE_BIN is not set to the built example (scripts/test.sh sets it)",
 )
 def test_cpp_example_matches_python_greedy(default_llm: LLM):
+    # Both native weights (the example sets weight_dtype "native") and kv_cache_dtype "auto".
     prompt_ids = default_llm.get_tokenizer().encode("The capital of France is")
     num_new_tokens = 12
     completed = subprocess.run(

@@ -48,7 +48,7 @@ def kv_llms(default_model_path: str, default_llm_fp32_kv: LLM) -> dict[str, LLM]
     """The default model (fp32 weights) with each explicit KV cache type."""
     llms = {"float32": default_llm_fp32_kv}
     for dtype in ("bfloat16", "float16"):
-        llms[dtype] = make_default_llm(default_model_path, dtype)
+        llms[dtype] = make_default_llm(default_model_path, dtype, dtype="float32")
         assert llms[dtype].llm_engine.core.kv_cache_dtype == dtype
     return llms
 

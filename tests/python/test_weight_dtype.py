@@ -292,8 +292,15 @@ def test_int8_quantization_logits_match_hf_with_int8_weights(dtype_models, name:
     from cadence import LLM
 
     model = dtype_models[name]
-    fp32 = LLM(model=model.path, dtype="float32", num_threads=NUM_THREADS)
-    int8 = LLM(model=model.path, dtype="float32", quantization="int8", num_threads=NUM_THREADS)
+    # fp32 KV in both: the reference rounds weights and activations only.
+    fp32 = LLM(model=model.path, dtype="float32", kv_cache_dtype="float32", num_threads=NUM_THREADS)
+    int8 = LLM(
+        model=model.path,
+        dtype="float32",
+        quantization="int8",
+        kv_cache_dtype="float32",
+        num_threads=NUM_THREADS,
+    )
     assert int8.llm_engine.core.config.quantization == "int8"
     token_ids = int8.get_tokenizer().encode(LONG_PROMPT)
     ours = _cadence_logits(int8, token_ids)

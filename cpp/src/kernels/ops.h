@@ -79,9 +79,9 @@ constexpr const char* kv_cache_type_name(KvCacheType type) {
 }
 
 // Paged KV cache of one layer. Block b, kv head h, slot s (0 <= s < block_size) holds
-//   k_cache[((b * num_kv_heads + h) * block_size + s) * head_dim + d]
-// and the same for v_cache, i.e. [num_blocks][num_kv_heads][block_size][head_dim]:
-// keys of one head inside a block are contiguous rows. The arrays hold elements of `type`
+//   k_cache[b * block_stride_elements() + (h * block_size + s) * head_dim + d]
+// and the same for v_cache: each block is [num_kv_heads][block_size][head_dim], keys of one
+// head inside a block are contiguous rows; blocks are block_stride_elements() apart. The arrays hold elements of `type`
 // (float, or uint16_t bit patterns), so the index above counts elements, not bytes.
 struct PagedKvCache {
   void* k_cache = nullptr;
@@ -91,6 +91,16 @@ struct PagedKvCache {
   int64_t block_size = 0;  // tokens per block
   int64_t num_kv_heads = 0;
   int64_t head_dim = 0;
+  // Elements from the start of block b to block b + 1 (of one side, K or V); 0 = the blocks are
+  // contiguous (num_kv_heads * block_size * head_dim). KvCache interleaves the layers block by
+  // block, so that a block of every layer is one stretch of memory: a short request touches a
+  // few (huge) pages, not two per layer.
+  int64_t block_stride = 0;
+
+  int64_t block_elements() const { return num_kv_heads * block_size * head_dim; }
+  int64_t block_stride_elements() const {
+    return block_stride > 0 ? block_stride : block_elements();
+  }
 };
 
 // Writes the keys/values of num_tokens new tokens into the cache. Token t goes to slot

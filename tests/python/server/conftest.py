@@ -7,7 +7,8 @@
 - ``limits_server``: every limit set (API key, 2 sequences, 4 waiting, 64 KiB bodies).
 - ``start_server``: a factory for tests that need their own (SIGTERM).
 
-The offline reference is the parent conftest's ``default_llm`` (one per session).
+The servers run the fp32 path (``--dtype float32 --kv-cache-dtype float32``, see
+server_process.py); the offline reference is the parent conftest's ``default_llm_fp32_kv``.
 """
 
 from __future__ import annotations

@@ -94,6 +94,14 @@ def launch(log_path: Path, *extra_args: str, api_key: str | None = None) -> Serv
         str(KV_CACHE_BYTES),
         "--num-threads",
         "2",
+        # The fp32 path (the GGUF dequantized, fp32 KV): the server tests' expected texts are
+        # its greedy answers, and the parent conftest's default_llm_fp32_kv is the same engine
+        # offline. The default dtypes are covered offline (test_quantized_gguf.py,
+        # test_kv_cache_dtype.py) and by the invariance tests on default_llm.
+        "--dtype",
+        "float32",
+        "--kv-cache-dtype",
+        "float32",
         *extra_args,
     ]
     if api_key is not None:

@@ -10,8 +10,8 @@ from cadence.sampling_params import BeamSearchParams
 PROMPT = "The capital of France is"
 
 
-def test_completions_beam_search_equals_offline(server, default_llm):
-    (offline,) = default_llm.beam_search(
+def test_completions_beam_search_equals_offline(server, default_llm_fp32_kv):
+    (offline,) = default_llm_fp32_kv.beam_search(
         PROMPT, BeamSearchParams(beam_width=3, max_tokens=10, length_penalty=0.5)
     )
     client = server.openai()
@@ -32,10 +32,10 @@ def test_completions_beam_search_equals_offline(server, default_llm):
     assert [texts[i] for i in range(3)] == [s.text for s in offline.sequences]
 
 
-def test_chat_beam_search_equals_offline(server, default_llm):
+def test_chat_beam_search_equals_offline(server, default_llm_fp32_kv):
     messages = [{"role": "user", "content": "Name a color."}]
-    chat = default_llm.render_chat(messages)[0]
-    (offline,) = default_llm.beam_search(
+    chat = default_llm_fp32_kv.render_chat(messages)[0]
+    (offline,) = default_llm_fp32_kv.beam_search(
         {"prompt_token_ids": chat.prompt_token_ids}, BeamSearchParams(beam_width=2, max_tokens=12)
     )
     response = server.openai().chat.completions.create(

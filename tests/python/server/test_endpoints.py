@@ -15,15 +15,15 @@ def http(server):
         yield client
 
 
-def test_tokenize_prompt_matches_the_tokenizer(http, default_llm):
+def test_tokenize_prompt_matches_the_tokenizer(http, default_llm_fp32_kv):
     response = http.post("/tokenize", json={"prompt": "Hello, my name is"}).json()
-    expected = default_llm.get_tokenizer().encode("Hello, my name is")
+    expected = default_llm_fp32_kv.get_tokenizer().encode("Hello, my name is")
     assert response == {"count": len(expected), "max_model_len": 512, "tokens": expected}
 
 
-def test_tokenize_messages_matches_chat_rendering(http, default_llm):
+def test_tokenize_messages_matches_chat_rendering(http, default_llm_fp32_kv):
     response = http.post("/tokenize", json={"messages": MESSAGES}).json()
-    rendered = default_llm.render_chat(MESSAGES)[0]
+    rendered = default_llm_fp32_kv.render_chat(MESSAGES)[0]
     assert response["tokens"] == rendered.prompt_token_ids
     no_prompt = http.post(
         "/tokenize", json={"messages": MESSAGES, "add_generation_prompt": False}

@@ -40,9 +40,9 @@ def _wait_until_pool_free(server, since: float) -> float:
     return time.monotonic() - since
 
 
-def test_streaming_generate_equals_offline_generate(client, default_llm):
+def test_streaming_generate_equals_offline_generate(client, default_llm_fp32_kv):
     params = SamplingParams(temperature=0, max_tokens=24)
-    for prompt, offline in zip(PROMPTS, default_llm.generate(PROMPTS, params), strict=True):
+    for prompt, offline in zip(PROMPTS, default_llm_fp32_kv.generate(PROMPTS, params), strict=True):
         text, token_ids, finish, usage = "", [], None, None
         for response in client.generate_stream(prompt, temperature=0, max_tokens=24):
             (choice,) = response.choices
@@ -62,8 +62,8 @@ def test_streaming_generate_equals_offline_generate(client, default_llm):
         assert final.choices[0].text == expected.text
 
 
-def test_token_id_prompt_and_logprobs_equal_offline(client, default_llm):
-    (offline,) = default_llm.generate(
+def test_token_id_prompt_and_logprobs_equal_offline(client, default_llm_fp32_kv):
+    (offline,) = default_llm_fp32_kv.generate(
         PROMPTS[0], SamplingParams(temperature=0, max_tokens=6, logprobs=3, prompt_logprobs=2)
     )
     response = client.generate(
@@ -99,9 +99,9 @@ def test_n_choices_have_their_indices(client):
     assert responses[-1].usage.completion_tokens == 24
 
 
-def test_chat_equals_offline_chat(client, default_llm):
+def test_chat_equals_offline_chat(client, default_llm_fp32_kv):
     messages = [{"role": "user", "content": "What is the capital of France?"}]
-    (offline,) = default_llm.chat(messages, SamplingParams(temperature=0, max_tokens=20))
+    (offline,) = default_llm_fp32_kv.chat(messages, SamplingParams(temperature=0, max_tokens=20))
     response = client.chat(messages, temperature=0, max_tokens=20)
     assert response.choices[0].text == offline.outputs[0].text
     streamed = "".join(
@@ -112,8 +112,8 @@ def test_chat_equals_offline_chat(client, default_llm):
     assert streamed == offline.outputs[0].text
 
 
-def test_beam_search_equals_offline_beam_search(client, default_llm):
-    (offline,) = default_llm.beam_search(
+def test_beam_search_equals_offline_beam_search(client, default_llm_fp32_kv):
+    (offline,) = default_llm_fp32_kv.beam_search(
         PROMPTS[0], BeamSearchParams(beam_width=3, max_tokens=10, ignore_eos=True)
     )
     response = client.beam_search(PROMPTS[0], beam_width=3, max_tokens=10, ignore_eos=True)
@@ -123,23 +123,26 @@ def test_beam_search_equals_offline_beam_search(client, default_llm):
     assert response.usage.completion_tokens == 30
 
 
-def test_tokenize_detokenize_round_trip(client, default_llm):
+def test_tokenize_detokenize_round_trip(client, default_llm_fp32_kv):
     text = "Hello, world! Ünïcödé text."
     token_ids = client.tokenize(text)
-    assert token_ids == list(default_llm.get_tokenizer().encode(text))
+    assert token_ids == list(default_llm_fp32_kv.get_tokenizer().encode(text))
     assert client.detokenize(token_ids, skip_special_tokens=True) == text
     messages = [{"role": "user", "content": "Hi"}]
     assert (
-        client.tokenize(messages=messages) == default_llm.render_chat(messages)[0].prompt_token_ids
+        client.tokenize(messages=messages)
+        == default_llm_fp32_kv.render_chat(messages)[0].prompt_token_ids
     )
 
 
-def test_model_info(client, default_llm):
+def test_model_info(client, default_llm_fp32_kv):
     info = client.model_info()
     assert info.name == "SmolLM2-135M-Instruct"
     assert info.max_model_len == MAX_MODEL_LEN
-    assert info.vocab_size == default_llm.llm_engine.vocab_size
-    assert list(info.eos_token_ids) == list(default_llm.llm_engine.core.model_config.eos_token_ids)
+    assert info.vocab_size == default_llm_fp32_kv.llm_engine.vocab_size
+    assert list(info.eos_token_ids) == list(
+        default_llm_fp32_kv.llm_engine.core.model_config.eos_token_ids
+    )
     assert info.max_beam_width >= 1
 
 
@@ -311,7 +314,7 @@ def test_grpc_only_server(start_server):
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
-def test_node_client_streams_generate_and_runs_chat(server, default_llm):
+def test_node_client_streams_generate_and_runs_chat(server, default_llm_fp32_kv):
     if not (NODE_CLIENT / "node_modules" / "@grpc" / "grpc-js").exists():
         subprocess.run(["npm", "install"], cwd=NODE_CLIENT, check=True, timeout=300)
     result = subprocess.run(
@@ -324,9 +327,9 @@ def test_node_client_streams_generate_and_runs_chat(server, default_llm):
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout.strip().splitlines()[-1])
     greedy = SamplingParams(temperature=0, max_tokens=12)
-    (generate,) = default_llm.generate("The capital of France is", greedy)
+    (generate,) = default_llm_fp32_kv.generate("The capital of France is", greedy)
     messages = [{"role": "user", "content": "What is the capital of France?"}]
-    (chat,) = default_llm.chat(messages, greedy)
+    (chat,) = default_llm_fp32_kv.chat(messages, greedy)
     assert output["model"] == "SmolLM2-135M-Instruct"
     assert output["generate"]["text"] == generate.outputs[0].text
     assert output["generate"]["token_ids"] == generate.outputs[0].token_ids

@@ -79,7 +79,7 @@ def test_eight_concurrent_identical_greedy_requests_agree(client, server):
     assert texts[0] == _completion(client, server.model, PROMPTS[1], max_tokens=24, temperature=0)
 
 
-def test_completions_equal_offline_llm(client, server, default_llm):
+def test_completions_equal_offline_llm(client, server, default_llm_fp32_kv):
     """Greedy and seeded sampling, all six served requests in flight together."""
     greedy = dict(max_tokens=24, temperature=0)
     seeded = dict(max_tokens=24, temperature=0.8, seed=7, extra_body={"top_k": 40})
@@ -92,14 +92,14 @@ def test_completions_equal_offline_llm(client, server, default_llm):
             SamplingParams(temperature=0, max_tokens=24),
             SamplingParams(temperature=0.8, top_k=40, seed=7, max_tokens=24),
         )
-        for output in default_llm.generate(PROMPTS, params, use_tqdm=False)
+        for output in default_llm_fp32_kv.generate(PROMPTS, params, use_tqdm=False)
     ]
     assert served == offline
 
 
-def test_token_id_prompt_equals_offline_llm(client, server, default_llm):
-    token_ids = default_llm.get_tokenizer().encode(PROMPTS[0])
-    expected = default_llm.generate(
+def test_token_id_prompt_equals_offline_llm(client, server, default_llm_fp32_kv):
+    token_ids = default_llm_fp32_kv.get_tokenizer().encode(PROMPTS[0])
+    expected = default_llm_fp32_kv.generate(
         {"prompt_token_ids": token_ids}, SamplingParams(temperature=0, max_tokens=16), False
     )[0]
     result = client.completions.create(
@@ -108,8 +108,8 @@ def test_token_id_prompt_equals_offline_llm(client, server, default_llm):
     assert result.choices[0].text == expected.outputs[0].text
 
 
-def test_chat_equals_offline_llm_chat(client, server, default_llm):
-    expected = default_llm.chat(
+def test_chat_equals_offline_llm_chat(client, server, default_llm_fp32_kv):
+    expected = default_llm_fp32_kv.chat(
         MESSAGES, SamplingParams(temperature=0, max_tokens=32), use_tqdm=False
     )[0]
     result = client.chat.completions.create(

@@ -311,8 +311,8 @@ void attention_item_impl(const AttentionArgs& args, const AttentionItem& item, f
   const Elem* v_cache = static_cast<const Elem*>(cache.v_cache);
   auto key_row = [&](const Elem* base, int64_t t) {
     const int64_t block_id = block_table[t / block_size];
-    return base + ((block_id * cache.num_kv_heads + item.kv_head) * block_size + t % block_size) *
-                      head_dim;
+    return base + block_id * cache.block_stride_elements() +
+           (item.kv_head * block_size + t % block_size) * head_dim;
   };
   int64_t pair = 0;
   for (int64_t row = item.row_begin; row < item.row_end; ++row) {

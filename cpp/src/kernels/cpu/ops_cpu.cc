@@ -503,7 +503,8 @@ void write_kv_cache_typed(ThreadPool& pool, const float* k, const float* v, int6
       const int64_t block = slot / block_size;
       const int64_t offset = slot % block_size;
       for (int64_t h = 0; h < cache.num_kv_heads; ++h) {
-        const int64_t dst = ((block * cache.num_kv_heads + h) * block_size + offset) * head_dim;
+        const int64_t dst =
+            block * cache.block_stride_elements() + (h * block_size + offset) * head_dim;
         store_kv_row<T>(k + t * ld_kv + h * head_dim, head_dim, k_cache + dst * elem_bytes);
         store_kv_row<T>(v + t * ld_kv + h * head_dim, head_dim, v_cache + dst * elem_bytes);
       }

@@ -348,6 +348,7 @@ void attention_item_typed(const AttentionArgs& args, const AttentionItem& item, 
   const PagedKvCache& cache = *args.cache;
   const Elem* k_cache = static_cast<const Elem*>(cache.k_cache);
   const Elem* v_cache = static_cast<const Elem*>(cache.v_cache);
+  const int64_t block_stride = cache.block_stride_elements();
   const AttentionBatch& batch = *args.batch;
   const int64_t head_dim = cache.head_dim;
   const int64_t block_size = cache.block_size;
@@ -427,10 +428,11 @@ void attention_item_typed(const AttentionArgs& args, const AttentionItem& item, 
         const int64_t t = t0 + j;
         const int64_t offset = t % block_size;
         const int64_t block_id = block_table[t / block_size];
-        const int64_t base = (block_id * cache.num_kv_heads + item.kv_head) * block_size;
+        const int64_t base =
+            block_id * block_stride + (item.kv_head * block_size + offset) * head_dim;
         for (int64_t o = offset; o < block_size && j < len; ++o, ++j) {
-          k_rows[j] = k_cache + (base + o) * head_dim;
-          v_rows[j] = v_cache + (base + o) * head_dim;
+          k_rows[j] = k_cache + base + (o - offset) * head_dim;
+          v_rows[j] = v_cache + base + (o - offset) * head_dim;
         }
       }
       for (int64_t j = 0; j < key_begin; ++j) {
