@@ -37,7 +37,8 @@ TEST(kv_cache_sizes_and_copy_block_for_every_type) {
       sides.push_back(static_cast<unsigned char*>(layer.k_cache));
       sides.push_back(static_cast<unsigned char*>(layer.v_cache));
     }
-    for (size_t i = 0; i + 1 < sides.size(); ++i) CHECK(sides[i + 1] - sides[i] == block_side_bytes);
+    for (size_t i = 0; i + 1 < sides.size(); ++i)
+      CHECK(sides[i + 1] - sides[i] == block_side_bytes);
     CHECK(stride_bytes * num_blocks == cache.size_bytes());
     auto at = [&](size_t side, int64_t block, int64_t byte) {
       return sides[side] + block * stride_bytes + byte;
@@ -55,8 +56,8 @@ TEST(kv_cache_sizes_and_copy_block_for_every_type) {
       for (int64_t blk = 0; blk < num_blocks; ++blk) {
         const int64_t source = blk == 1 ? 3 : blk;
         for (int64_t b = 0; b < block_side_bytes; ++b) {
-          num_bad += *at(i, blk, b) !=
-                     static_cast<unsigned char>((source * block_side_bytes + b) * 7 + i);
+          num_bad +=
+              *at(i, blk, b) != static_cast<unsigned char>((source * block_side_bytes + b) * 7 + i);
         }
       }
     }

@@ -81,8 +81,9 @@ constexpr const char* kv_cache_type_name(KvCacheType type) {
 // Paged KV cache of one layer. Block b, kv head h, slot s (0 <= s < block_size) holds
 //   k_cache[b * block_stride_elements() + (h * block_size + s) * head_dim + d]
 // and the same for v_cache: each block is [num_kv_heads][block_size][head_dim], keys of one
-// head inside a block are contiguous rows; blocks are block_stride_elements() apart. The arrays hold elements of `type`
-// (float, or uint16_t bit patterns), so the index above counts elements, not bytes.
+// head inside a block are contiguous rows; blocks are block_stride_elements() apart. The arrays
+// hold elements of `type` (float, or uint16_t bit patterns), so the index above counts elements,
+// not bytes.
 struct PagedKvCache {
   void* k_cache = nullptr;
   void* v_cache = nullptr;

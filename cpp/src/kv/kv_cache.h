@@ -1,8 +1,8 @@
 // The memory of the paged KV cache: for each layer a key and a value view as
 // kernels::PagedKvCache describes ([num_kv_heads][block_size][head_dim] elements per block, of
 // one KvCacheType: fp32, or bf16 / fp16 at 2 bytes), interleaved block-major: memory is
-// [block][layer][K, V][...], each view's block_stride spanning all layers. Allocated once; pages are touched (and
-// so committed by the OS) only when used.
+// [block][layer][K, V][...], each view's block_stride spanning all layers. Allocated once; pages
+// are touched (and so committed by the OS) only when used.
 #pragma once
 
 #include <cstdint>
