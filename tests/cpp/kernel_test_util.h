@@ -1,6 +1,7 @@
 // Helpers shared by the kernel tests: a deterministic RNG and the ISA paths to cover.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -45,6 +46,19 @@ inline std::vector<const cadence::kernels::cpu::KernelTable*> runnable_tables() 
   if (cpu::kernel_table(Isa::kAvx512) == nullptr && cpu::kernel_table(Isa::kAvx2) != nullptr &&
       cpu::emulated_avx512_kernel_table() != nullptr) {
     tables.push_back(cpu::emulated_avx512_kernel_table());
+  }
+  return tables;
+}
+
+// runnable_tables() plus the AVX-512 algorithm emulated on AVX2 even where the real AVX-512
+// path runs (once), so that all four paths are covered on AVX-512 machines too.
+inline std::vector<const cadence::kernels::cpu::KernelTable*> all_tables() {
+  namespace cpu = cadence::kernels::cpu;
+  std::vector<const cpu::KernelTable*> tables = runnable_tables();
+  const cpu::KernelTable* emulated = cpu::emulated_avx512_kernel_table();
+  if (emulated != nullptr && cpu::kernel_table(cadence::kernels::Isa::kAvx2) != nullptr &&
+      std::find(tables.begin(), tables.end(), emulated) == tables.end()) {
+    tables.push_back(emulated);
   }
   return tables;
 }

@@ -46,18 +46,6 @@ constexpr double kEps = 1.0 / (1 << 24);
 
 constexpr KvCacheType kKvTypes[] = {KvCacheType::kF32, KvCacheType::kBF16, KvCacheType::kF16};
 
-// Every runnable ISA table, plus the AVX-512 algorithm emulated on AVX2 (test-only) even where
-// the real AVX-512 path runs, so that all four are covered on AVX-512 machines too.
-std::vector<const KernelTable*> all_tables() {
-  std::vector<const KernelTable*> tables = cadence_test::runnable_tables();
-  const KernelTable* emulated = cpu::emulated_avx512_kernel_table();
-  if (emulated != nullptr && cpu::kernel_table(cadence::kernels::Isa::kAvx2) != nullptr &&
-      std::find(tables.begin(), tables.end(), emulated) == tables.end()) {
-    tables.push_back(emulated);
-  }
-  return tables;
-}
-
 // x stored in a cache of type `type`: its bits (2-byte types) and the fp32 value read back.
 uint16_t to_bits(float x, KvCacheType type) {
   return type == KvCacheType::kBF16 ? cadence::kernels::float_to_bf16(x)
@@ -338,7 +326,7 @@ TEST(paged_attention_matches_reference_all_isas_and_kv_types) {
     ++seed;
     for (KvCacheType type : kKvTypes) {
       const AttnFixture fx(c, seed, type);
-      for (const KernelTable* t : all_tables()) {
+      for (const KernelTable* t : cadence_test::all_tables()) {
         for (ThreadPool* pool : {&pool1, &pool2}) {
           const int num_bad = fx.count_mismatches(fx.run_all(*t, *pool));
           if (num_bad != 0) {
@@ -366,7 +354,7 @@ TEST(paged_attention_16_bit_kv_equals_fp32_kv_on_rounded_values_bitwise) {
     ++seed;
     for (KvCacheType type : {KvCacheType::kBF16, KvCacheType::kF16}) {
       const AttnFixture fx(c, seed, type);
-      for (const KernelTable* t : all_tables()) {
+      for (const KernelTable* t : cadence_test::all_tables()) {
         for (ThreadPool* pool : {&pool1, &pool2}) {
           const std::vector<float> got = fx.run_all(*t, *pool);
           const std::vector<float> expected = fx.run_all(*t, *pool, /*use_fp32_cache=*/true);
@@ -421,7 +409,7 @@ TEST(paged_attention_is_batch_and_thread_invariant_bitwise) {
     for (KvCacheType type : kKvTypes) {
       const AttnFixture fx(c, seed, type);
       const int64_t width = fx.row_width();
-      for (const KernelTable* t : all_tables()) {
+      for (const KernelTable* t : cadence_test::all_tables()) {
         const std::vector<float> full = fx.run_all(*t, pool1);
         for (ThreadPool* pool : {&pool2, &pool3}) {
           const std::vector<float> again = fx.run_all(*t, *pool);
@@ -479,7 +467,7 @@ TEST(paged_attention_widens_every_16_bit_pattern_exactly) {
       batch.block_tables = tables.data();
       batch.max_blocks_per_seq = 1;
       const std::vector<float> q(65536, 0.5f);
-      for (const KernelTable* t : all_tables()) {
+      for (const KernelTable* t : cadence_test::all_tables()) {
         std::vector<float> out(65536, 7.0f);
         cpu::paged_attention(*t, pool, q.data(), head_dim, 1, batch, cache, 1.0f, out.data(),
                              head_dim);

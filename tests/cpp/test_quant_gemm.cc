@@ -32,18 +32,6 @@ namespace {
 
 constexpr double kEps = 1.0 / (1 << 24);  // fp32 unit roundoff
 
-// Every runnable table plus the emulated AVX-512 one (its dot4 emulation is what the AVX2 path
-// relies on too), once each.
-std::vector<const KernelTable*> qgemm_tables() {
-  std::vector<const KernelTable*> tables = cadence_test::runnable_tables();
-  const KernelTable* emulated = cpu::emulated_avx512_kernel_table();
-  if (emulated != nullptr && cpu::kernel_table(cadence::kernels::Isa::kAvx2) != nullptr &&
-      std::find(tables.begin(), tables.end(), emulated) == tables.end()) {
-    tables.push_back(emulated);
-  }
-  return tables;
-}
-
 enum class Codes { kNibbles, kSixBits, kFullBytes };
 
 // Random codes of the given range with scales exact in fp16 (f16_scales) or arbitrary fp32.
@@ -199,7 +187,7 @@ TEST(activation_quantizer_same_bits_on_every_path) {
   a[4 * lda + 5] = std::numeric_limits<float>::quiet_NaN();
   for (int64_t block : {16, 32}) {
     const Acts expected = quantize(a, m, lda, k, block);
-    for (const KernelTable* t : qgemm_tables()) {
+    for (const KernelTable* t : cadence_test::all_tables()) {
       Acts got = quantize(a, m, lda, k, block);  // overwritten below
       std::fill(got.codes.begin(), got.codes.end(), int8_t{99});
       t->quantize_rows(a.data(), lda, k, block, got.out, 0, m);
@@ -248,7 +236,7 @@ void qgemm_ref(const Acts& acts, int64_t m, const QuantizedRows& w, const float*
 TEST(qgemm_matches_reference_all_isas_and_paths_agree_bitwise) {
   Rng rng(4);
   ThreadPool pool1(1), pool2(2);
-  const std::vector<const KernelTable*> tables = qgemm_tables();
+  const std::vector<const KernelTable*> tables = cadence_test::all_tables();
   int num_cases = 0;
   for (Codes codes : {Codes::kNibbles, Codes::kSixBits, Codes::kFullBytes}) {
     for (int64_t block : {16, 32}) {
@@ -315,7 +303,7 @@ TEST(qgemm_is_batch_invariant_bitwise) {
   const std::vector<float> a = rng.uniform_vector(m * k, -2.0f, 2.0f);
   for (Codes codes : {Codes::kNibbles, Codes::kFullBytes}) {
     const PackedWeight w = PackedWeight::pack_quantized(random_rows(rng, n, k, 32, codes, true));
-    for (const KernelTable* t : qgemm_tables()) {
+    for (const KernelTable* t : cadence_test::all_tables()) {
       std::vector<float> batch(m * n);
       cpu::gemm(*t, pool, a.data(), m, k, w, nullptr, batch.data(), n);
       int num_bad = 0;
