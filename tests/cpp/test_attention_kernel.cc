@@ -535,7 +535,8 @@ TEST(write_kv_cache_rounds_to_the_cache_type_exactly) {
     cache.block_size = block_size;
     cache.num_kv_heads = num_kv_heads;
     cache.head_dim = head_dim;
-    cadence::kernels::write_kv_cache(pool, k.data(), v.data(), num_tokens, ld, slots.data(), cache);
+    cadence::kernels::cpu::write_kv_cache(pool, k.data(), v.data(), num_tokens, ld, slots.data(),
+                                          cache);
     std::vector<bool> written(num_elems, false);
     int num_bad = 0;
     for (int64_t t = 0; t < num_tokens; ++t) {

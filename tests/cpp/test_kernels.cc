@@ -492,7 +492,7 @@ TEST(write_kv_cache_copies_rows_and_skips_padding) {
   const int64_t ld = 3 * 7 + 2;
   const std::vector<int32_t> slots = {17, 3, -1, 0, 19};
   const std::vector<float> k = rng.uniform_vector(5 * ld), v = rng.uniform_vector(5 * ld);
-  cadence::kernels::write_kv_cache(pool, k.data(), v.data(), 5, ld, slots.data(), cache);
+  cadence::kernels::cpu::write_kv_cache(pool, k.data(), v.data(), 5, ld, slots.data(), cache);
   int64_t num_written = 0;
   for (int64_t t = 0; t < 5; ++t) {
     if (slots[t] < 0) continue;

@@ -11,6 +11,8 @@ using cadence::KvCache;
 using cadence::kernels::KvCacheType;
 
 TEST(kv_cache_sizes_and_copy_block_for_every_type) {
+  cadence::ThreadPool pool(1);
+  const cadence::kernels::ExecutionContext ctx = cadence::kernels::cpu_context(pool);
   const int64_t num_layers = 3, num_blocks = 5, block_size = 4, num_kv_heads = 2, head_dim = 6;
   const int64_t fp32_block_bytes =
       KvCache::bytes_per_block(num_layers, block_size, num_kv_heads, head_dim, KvCacheType::kF32);
@@ -20,7 +22,7 @@ TEST(kv_cache_sizes_and_copy_block_for_every_type) {
     const int64_t block_bytes =
         KvCache::bytes_per_block(num_layers, block_size, num_kv_heads, head_dim, type);
     CHECK(block_bytes == fp32_block_bytes * elem_bytes / 4);
-    KvCache cache(num_layers, num_blocks, block_size, num_kv_heads, head_dim, type);
+    KvCache cache(*ctx.allocator, num_layers, num_blocks, block_size, num_kv_heads, head_dim, type);
     CHECK(cache.type() == type);
     CHECK(cache.size_bytes() == block_bytes * num_blocks);
     // Every layer's K and V views: geometry, the block-major interleave (block b of every
@@ -50,7 +52,7 @@ TEST(kv_cache_sizes_and_copy_block_for_every_type) {
         }
       }
     }
-    cache.copy_block(3, 1);
+    cache.copy_block(ctx, 3, 1);
     int num_bad = 0;
     for (size_t i = 0; i < sides.size(); ++i) {
       for (int64_t blk = 0; blk < num_blocks; ++blk) {

@@ -109,6 +109,8 @@ EngineImpl::EngineImpl(const EngineConfig& config) : config_(config), seed_rng_(
 
   pool_ = std::make_unique<ThreadPool>(config_.num_threads);
   config_.num_threads = pool_->num_threads();
+  ctx_ = kernels::cpu_context(*pool_);
+  load_options.allocator = ctx_.allocator;
   load_options.max_positions = config_.max_model_len;
   model_ = create_model(model_config, *checkpoint, load_options);
   checkpoint.reset();  // unmaps the file
@@ -138,8 +140,9 @@ EngineImpl::EngineImpl(const EngineConfig& config) : config_(config), seed_rng_(
                                 std::to_string(config_.kv_cache_memory_bytes));
   }
   block_pool_ = std::make_unique<BlockPool>(num_blocks);
-  kv_cache_ = std::make_unique<KvCache>(model_config.num_layers, num_blocks, config_.block_size,
-                                        model_config.num_kv_heads, model_config.head_dim, kv_type);
+  kv_cache_ = std::make_unique<KvCache>(*ctx_.allocator, model_config.num_layers, num_blocks,
+                                        config_.block_size, model_config.num_kv_heads,
+                                        model_config.head_dim, kv_type);
   SchedulerConfig scheduler_config;
   scheduler_config.max_num_seqs = config_.max_num_seqs;
   scheduler_config.max_num_batched_tokens = config_.max_num_batched_tokens;
@@ -410,12 +413,13 @@ std::vector<RequestOutput> EngineImpl::step() {
   }
   std::vector<RequestOutput> results;
   if (output.empty()) return results;
-  for (const auto& [src, dst] : output.block_copies) kv_cache_->copy_block(src, dst);
+  for (const auto& [src, dst] : output.block_copies) kv_cache_->copy_block(ctx_, src, dst);
   build_batch(output);
-  model_->forward(*pool_, batch_, *kv_cache_, logits_);
+  const int64_t vocab_size = model_->config().vocab_size;
+  const kernels::TensorView logits = logits_rows(static_cast<int64_t>(batch_.logits_rows.size()));
+  model_->forward(ctx_, batch_, *kv_cache_, logits);
   scheduler_->on_step_done(output);
 
-  const int64_t vocab_size = model_->config().vocab_size;
   std::vector<Request*> finished;
   std::vector<std::string> beam_searches_with_logits;
   struct BeamRow {
@@ -426,7 +430,7 @@ std::vector<RequestOutput> EngineImpl::step() {
   std::vector<BeamRow> beam_rows;
   for (size_t row = 0; row < row_uses_.size(); ++row) {
     Request& request = *row_uses_[row].request;
-    const float* raw_logits = logits_.data() + static_cast<int64_t>(row) * vocab_size;
+    const float* raw_logits = logits.as<const float>() + static_cast<int64_t>(row) * vocab_size;
     if (row_uses_[row].position >= 0) {  // a prompt-logprob row
       const int64_t next = row_uses_[row].position + 1;
       request.prompt_logprobs.push_back(compute_logprobs(
@@ -491,15 +495,32 @@ std::vector<float> EngineImpl::compute_prompt_logits(const std::vector<int32_t>&
         static_cast<int32_t>(blocks[pos / block_size] * block_size + pos % block_size));
     batch.logits_rows.push_back(static_cast<int32_t>(pos));
   }
-  std::vector<float> logits;
+  // A buffer of its own: all num_tokens rows, more than a step's logits_ holds.
+  const int64_t vocab_size = model_->config().vocab_size;
+  std::vector<float> logits(static_cast<size_t>(num_tokens * vocab_size));
   try {
-    model_->forward(*pool_, batch, *kv_cache_, logits);
+    kernels::DeviceBuffer device_logits(*ctx_.allocator, num_tokens * vocab_size * 4);
+    model_->forward(ctx_, batch, *kv_cache_,
+                    kernels::TensorView::rows(device_logits.as<float>(), num_tokens, vocab_size,
+                                              vocab_size, ctx_.device));
+    ctx_.allocator->copy_to_host(logits.data(), device_logits.data(), num_tokens * vocab_size * 4);
   } catch (...) {
     block_pool_->release(blocks);
     throw;
   }
   block_pool_->release(blocks);
   return logits;
+}
+
+kernels::TensorView EngineImpl::logits_rows(int64_t num_rows) {
+  const int64_t vocab_size = model_->config().vocab_size;
+  const int64_t num_bytes = num_rows * vocab_size * static_cast<int64_t>(sizeof(float));
+  if (num_bytes > logits_.size_bytes()) {
+    logits_.reset();  // release first: nothing in it is kept
+    logits_ = kernels::DeviceBuffer(*ctx_.allocator, num_bytes);
+  }
+  return kernels::TensorView::rows(logits_.as<float>(), num_rows, vocab_size, vocab_size,
+                                   ctx_.device);
 }
 
 }  // namespace cadence

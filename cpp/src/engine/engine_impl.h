@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "cadence/engine.h"
+#include "kernels/allocator.h"
+#include "kernels/context.h"
 #include "kv/block_pool.h"
 #include "kv/kv_cache.h"
 #include "model/forward_batch.h"
@@ -54,6 +56,8 @@ class EngineImpl : public Engine {
  private:
   void validate_prompt(const std::vector<int32_t>& prompt_token_ids, int64_t max_tokens) const;
   void build_batch(const SchedulerOutput& output);
+  // logits_ as num_rows rows of vocab_size floats, grown first when it is smaller.
+  kernels::TensorView logits_rows(int64_t num_rows);
   // Samples the next token of `request` from the raw logits row (penalties etc. applied
   // on a copy), records logprobs when asked, appends it and decides whether it is done.
   RequestOutput sample_next(Request& request, const float* raw_logits);
@@ -72,8 +76,11 @@ class EngineImpl : public Engine {
   Sampler sampler_;
   std::mt19937_64 seed_rng_;
   int64_t next_arrival_index_ = 0;
-  ForwardBatch batch_;                   // reused across steps
-  std::vector<float> logits_;            // reused across steps
+  kernels::ExecutionContext ctx_;  // the device, threads and memory the model runs on
+  ForwardBatch batch_;             // reused across steps
+  // The model writes each step's logits here: rows of vocab_size floats, grown (never shrunk)
+  // to the largest number of logits rows a step has had. Sampling reads them in place (host).
+  kernels::DeviceBuffer logits_;
   std::vector<float> processed_logits_;  // scratch row for logits processing
   // What each row of logits_ is for: a sampling row (position < 0) or the prompt-logprob
   // row of `position` in `request`.

@@ -10,7 +10,6 @@
 #include <string>
 
 #include "kernels/half.h"
-#include "util/large_alloc.h"
 
 namespace cadence::kernels {
 
@@ -55,8 +54,6 @@ const char* weight_type_name(WeightType type) {
   return "unknown";
 }
 
-void PackedWeight::AlignedFree::operator()(unsigned char* p) const { std::free(p); }
-
 PackedWeight PackedWeight::pack(const float* w, int64_t num_rows, int64_t num_cols, int64_t ld_w,
                                 WeightType type) {
   if (num_rows < 0 || num_cols < 0 || ld_w < num_cols) {
@@ -84,8 +81,8 @@ PackedWeight PackedWeight::pack(const float* w, int64_t num_rows, int64_t num_co
   if (num_elements > std::numeric_limits<int64_t>::max() / element_bytes - 64) {
     throw std::bad_alloc();
   }
-  void* data = allocate_large(static_cast<size_t>(num_elements * element_bytes));
-  packed.data_.reset(static_cast<unsigned char*>(data));
+  packed.storage_ = DeviceBuffer(host_allocator(), num_elements * element_bytes);
+  void* data = packed.storage_.data();
   switch (type) {
     case WeightType::kF32:
       pack_panels(w, num_rows, num_cols, ld_w, static_cast<float*>(data),
@@ -114,17 +111,17 @@ void PackedWeight::unpack_row(int64_t row, float* out) const {
   const int64_t offset = (row / kPanelRows) * num_cols_ * kPanelRows + row % kPanelRows;
   switch (type_) {
     case WeightType::kF32: {
-      const float* w = reinterpret_cast<const float*>(data_.get()) + offset;
+      const float* w = storage_.as<float>() + offset;
       for (int64_t k = 0; k < num_cols_; ++k) out[k] = w[k * kPanelRows];
       break;
     }
     case WeightType::kBF16: {
-      const uint16_t* w = reinterpret_cast<const uint16_t*>(data_.get()) + offset;
+      const uint16_t* w = storage_.as<uint16_t>() + offset;
       for (int64_t k = 0; k < num_cols_; ++k) out[k] = bf16_to_float(w[k * kPanelRows]);
       break;
     }
     case WeightType::kF16: {
-      const uint16_t* w = reinterpret_cast<const uint16_t*>(data_.get()) + offset;
+      const uint16_t* w = storage_.as<uint16_t>() + offset;
       for (int64_t k = 0; k < num_cols_; ++k) out[k] = f16_to_float(w[k * kPanelRows]);
       break;
     }
@@ -159,8 +156,8 @@ PackedWeight PackedWeight::pack_quantized(const QuantizedRows& q) {
   }
   const int64_t total = packed.size_bytes();
   if (total == 0) return packed;
-  auto* data = static_cast<unsigned char*>(allocate_large(static_cast<size_t>(total)));
-  packed.data_.reset(data);
+  packed.storage_ = DeviceBuffer(host_allocator(), total);
+  auto* data = packed.storage_.as<unsigned char>();
   std::memset(data, 0, static_cast<size_t>(total));
 
   const int64_t num_blocks = q.num_cols / block;
@@ -198,7 +195,7 @@ PackedWeight PackedWeight::pack_quantized(const QuantizedRows& q) {
 
 void PackedWeight::unpack_quantized_row(int64_t row, float* out) const {
   const int64_t r = row % kPanelRows;
-  const unsigned char* panel = data_.get() + (row / kPanelRows) * panel_bytes();
+  const unsigned char* panel = storage_.as<unsigned char>() + (row / kPanelRows) * panel_bytes();
   const int64_t code_bytes = type_ == WeightType::kQ4 ? block_cols_ * 8 : block_cols_ * 16;
   for (int64_t b = 0; b < num_cols_ / block_cols_; ++b) {
     const unsigned char* rec = panel + b * record_bytes();

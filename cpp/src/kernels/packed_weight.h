@@ -23,13 +23,13 @@
 //
 // so that one 64-byte load holds four consecutive codes of each of the 16 rows: the unit of an
 // int8 dot-product instruction (VNNI's vpdpbusd, or maddubs), one 32-bit lane per row.
-// Storage is 64-byte aligned. The layout is private to the kernels; callers only construct and
-// pass it.
+// Storage is 64-byte aligned host memory from host_allocator() (large buffers on huge pages).
+// The layout is private to the CPU kernels; callers only construct and pass it.
 #pragma once
 
 #include <cstdint>
-#include <memory>
 
+#include "kernels/allocator.h"
 #include "kernels/quantized_rows.h"
 
 namespace cadence::kernels {
@@ -79,7 +79,7 @@ class PackedWeight {
     return is_quantized() ? num_cols_ / block_cols_ * record_bytes()
                           : num_cols_ * kPanelRows * weight_type_bytes(type_);
   }
-  const void* panel(int64_t p) const { return data_.get() + p * panel_bytes(); }
+  const void* panel(int64_t p) const { return storage_.as<unsigned char>() + p * panel_bytes(); }
   // Bytes of storage, padding rows of the last panel included.
   int64_t size_bytes() const { return num_panels() * panel_bytes(); }
   bool empty() const { return num_rows_ == 0; }
@@ -90,10 +90,7 @@ class PackedWeight {
  private:
   void unpack_quantized_row(int64_t row, float* out) const;
 
-  struct AlignedFree {
-    void operator()(unsigned char* p) const;
-  };
-  std::unique_ptr<unsigned char[], AlignedFree> data_;
+  DeviceBuffer storage_;  // host memory (host_allocator()): packing and the CPU GEMM read it
   int64_t num_rows_ = 0;
   int64_t num_cols_ = 0;
   WeightType type_ = WeightType::kF32;

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/arena.h"
 #include "kernels/ops.h"
 #include "model/model.h"
 
@@ -30,23 +31,22 @@ namespace cadence {
 // y = x W^T (+ bias). W is [out, in] (nn.Linear's layout), packed for the GEMM kernel.
 struct Linear {
   kernels::PackedWeight weight;
-  std::vector<float> bias;  // out floats, or empty: no bias
+  kernels::DeviceFloats bias;  // out floats, or empty: no bias
 
   bool empty() const { return weight.empty(); }
-  const float* bias_or_null() const { return bias.empty() ? nullptr : bias.data(); }
 };
 
 // RMSNorm (weight) or LayerNorm (weight and bias), per config.norm_kind.
 struct Norm {
-  std::vector<float> weight;
-  std::vector<float> bias;  // LayerNorm only
+  kernels::DeviceFloats weight;
+  kernels::DeviceFloats bias;  // LayerNorm only
 };
 
 struct DecoderLayerWeights {
   Norm attention_norm;  // before attention (pre-norm) or after its residual add (post-norm)
   Linear qkv;           // rows: q (num_heads * head_dim), k, v (num_kv_heads * head_dim each)
-  std::vector<float> q_norm, k_norm;  // qk_norm only: [head_dim] RMSNorm weights
-  Linear out_proj;                    // [hidden, num_heads * head_dim]
+  kernels::DeviceFloats q_norm, k_norm;  // qk_norm only: [head_dim] RMSNorm weights
+  Linear out_proj;                       // [hidden, num_heads * head_dim]
   Norm mlp_norm;
   // sandwich_norm only: applied to the attention / MLP output before its residual add.
   Norm attention_post_norm, mlp_post_norm;
@@ -60,7 +60,7 @@ struct DecoderWeights {
   kernels::PackedWeight token_embedding;
   Linear project_in;  // word_embed_proj_dim -> hidden; empty when equal
   // position_kind "learned": (max_position_embeddings + position_offset) x hidden_size.
-  std::vector<float> position_embedding;
+  kernels::DeviceFloats position_embedding;
   std::vector<DecoderLayerWeights> layers;
   Norm final_norm;     // pre-norm only
   Linear project_out;  // hidden -> word_embed_proj_dim; empty when equal
@@ -70,29 +70,42 @@ struct DecoderWeights {
 
 class DecoderModel : public Model {
  public:
-  // `config` is finalized; the weights' shapes were checked by the loader.
-  DecoderModel(const ModelConfig& config, DecoderWeights weights, int64_t max_positions);
+  // `config` is finalized; the weights' shapes were checked by the loader. The rotary table
+  // and the activation arena come from options.allocator.
+  DecoderModel(const ModelConfig& config, DecoderWeights weights, const ModelLoadOptions& options);
 
-  void forward(ThreadPool& pool, const ForwardBatch& batch, KvCache& cache,
-               std::vector<float>& logits) override;
+  void forward(const kernels::ExecutionContext& ctx, const ForwardBatch& batch, KvCache& cache,
+               const kernels::TensorView& logits) override;
   const ModelConfig& config() const override { return config_; }
   int64_t weight_bytes() const override { return weights_.weight_bytes; }
 
  private:
-  void embed(ThreadPool& pool, const ForwardBatch& batch);
-  void attention_block(ThreadPool& pool, const DecoderLayerWeights& layer, int64_t layer_index,
-                       const ForwardBatch& batch, const int32_t* rope_rows, KvCache& cache);
+  // This pass's scratch arrays, carved from arena_ (layout_activations).
+  struct Activations {
+    kernels::TensorView hidden, normed, qkv, attn_out, proj_out, mlp_in, mlp_act;
+    kernels::TensorView embed_rows, final_rows, final_proj;  // only where the model needs them
+  };
+  void layout_activations(int64_t num_tokens, int64_t num_logits_rows);
+  // One plan per distinct sliding window, for this step's batch.
+  void plan_attention(const kernels::ExecutionContext& ctx, const ForwardBatch& batch);
+  void embed(const kernels::ExecutionContext& ctx, const ForwardBatch& batch);
+  void attention_block(const kernels::ExecutionContext& ctx, const DecoderLayerWeights& layer,
+                       int64_t layer_index, const ForwardBatch& batch,
+                       const kernels::TensorView& rope_rows, KvCache& cache);
   // The rows of rope_cos_sin_ each token reads: its position, or for LongRoPE in a sequence
   // past original_max_position_embeddings, long_rope_row_offset_ + its position.
-  const int32_t* rope_positions(const ForwardBatch& batch);
-  void mlp_block(ThreadPool& pool, const DecoderLayerWeights& layer, int64_t num_tokens);
-  void apply_norm(ThreadPool& pool, const Norm& norm, const float* x, int64_t num_rows,
-                  float* out) const;
-  // hidden_ += sublayer_out (num_tokens rows), through post_norm first with sandwich_norm.
-  void add_residual(ThreadPool& pool, const Norm& post_norm, float* sublayer_out,
-                    int64_t num_tokens);
+  kernels::TensorView rope_positions(const ForwardBatch& batch);
+  void mlp_block(const kernels::ExecutionContext& ctx, const DecoderLayerWeights& layer);
+  void apply_norm(const kernels::ExecutionContext& ctx, const Norm& norm,
+                  const kernels::TensorView& x, const kernels::TensorView& out) const;
+  // hidden += sublayer_out, through post_norm first with sandwich_norm.
+  void add_residual(const kernels::ExecutionContext& ctx, const Norm& post_norm,
+                    const kernels::TensorView& sublayer_out);
 
   enum class Activation { kSiluGated, kGeluTanhGated, kGeluTanh, kRelu };
+  bool is_gated() const {
+    return activation_ == Activation::kSiluGated || activation_ == Activation::kGeluTanhGated;
+  }
 
   ModelConfig config_;
   DecoderWeights weights_;
@@ -100,15 +113,18 @@ class DecoderModel : public Model {
   bool is_layer_norm_ = false;
   bool is_rope_ = true;
   Activation activation_ = Activation::kSiluGated;
-  std::vector<float> rope_cos_sin_;  // position_kind "rope" only (rope.h's table)
+  kernels::DeviceFloats rope_cos_sin_;  // position_kind "rope" only (rope.h's table)
+  int64_t rope_rot_dim_ = 0;
   bool is_longrope_ = false;
-  int64_t long_rope_row_offset_ = 0;  // first row of the long-factor table
-  std::vector<int32_t> rope_positions_;
-  std::vector<int64_t> layer_windows_;  // per layer: AttentionBatch::sliding_window
+  int64_t long_rope_row_offset_ = 0;     // first row of the long-factor table
+  std::vector<int32_t> rope_positions_;  // host batch metadata, as ForwardBatch's arrays
+  // Per layer: which of attention_plans_ it runs (one plan per distinct sliding window).
+  std::vector<int64_t> layer_plan_;
+  std::vector<int64_t> plan_windows_;  // AttentionBatch::sliding_window of each plan
+  std::vector<kernels::AttentionPlan> attention_plans_;
 
-  // Activation scratch, grown on demand and reused across steps.
-  std::vector<float> hidden_, normed_, qkv_, attn_out_, proj_out_, mlp_in_, mlp_act_;
-  std::vector<float> embed_rows_, final_rows_, final_proj_;
+  kernels::ActivationArena arena_;
+  Activations act_;
 };
 
 }  // namespace cadence

@@ -30,7 +30,7 @@ std::unique_ptr<Model> load_gemma2_model(const ModelConfig& config, const Checkp
   const int64_t inter = config.intermediate_size;
   const auto offset = static_cast<float>(config.norm_weight_offset);
 
-  WeightLoader loader(checkpoint, options.weight_format);
+  WeightLoader loader(checkpoint, options.weight_format, *options.allocator);
   auto norm = [&](const std::string& name) { return loader.norm(name, "", hidden, offset); };
   DecoderWeights w;
   w.token_embedding = loader.embedding("model.embed_tokens.weight", config.vocab_size, hidden);
@@ -56,7 +56,7 @@ std::unique_ptr<Model> load_gemma2_model(const ModelConfig& config, const Checkp
   w.final_norm = norm("model.norm.weight");
   w.lm_head = loader.lm_head(config, hidden);
   w.weight_bytes = loader.weight_bytes();
-  return std::make_unique<DecoderModel>(config, std::move(w), options.max_positions);
+  return std::make_unique<DecoderModel>(config, std::move(w), options);
 }
 
 }  // namespace cadence

@@ -35,7 +35,7 @@ std::unique_ptr<Model> load_gpt2_model(const ModelConfig& config, const Checkpoi
   const int64_t hidden = config.hidden_size;
   const int64_t inter = config.intermediate_size;
 
-  WeightLoader loader(checkpoint, options.weight_format);
+  WeightLoader loader(checkpoint, options.weight_format, *options.allocator);
   const std::string root = loader.find_prefix({"transformer.", ""}, "wte.weight");
   DecoderWeights w;
   w.token_embedding = loader.embedding(root + "wte.weight", config.vocab_size, hidden);
@@ -55,7 +55,7 @@ std::unique_ptr<Model> load_gpt2_model(const ModelConfig& config, const Checkpoi
   w.final_norm = loader.norm(root + "ln_f.weight", root + "ln_f.bias", hidden);
   w.lm_head = loader.lm_head(config, hidden);
   w.weight_bytes = loader.weight_bytes();
-  return std::make_unique<DecoderModel>(config, std::move(w), options.max_positions);
+  return std::make_unique<DecoderModel>(config, std::move(w), options);
 }
 
 }  // namespace cadence

@@ -23,7 +23,7 @@ std::unique_ptr<Model> load_llama_family_model(const ModelConfig& config,
   const int64_t kv_rows = config.num_kv_heads * head_dim;
   const int64_t inter = config.intermediate_size;
 
-  WeightLoader loader(checkpoint, options.weight_format);
+  WeightLoader loader(checkpoint, options.weight_format, *options.allocator);
   DecoderWeights w;
   w.token_embedding = loader.embedding("model.embed_tokens.weight", config.vocab_size, hidden);
   for (int64_t l = 0; l < config.num_layers; ++l) {
@@ -61,7 +61,7 @@ std::unique_ptr<Model> load_llama_family_model(const ModelConfig& config,
   w.final_norm = loader.norm("model.norm.weight", "", hidden);
   w.lm_head = loader.lm_head(config, hidden);
   w.weight_bytes = loader.weight_bytes();
-  return std::make_unique<DecoderModel>(config, std::move(w), options.max_positions);
+  return std::make_unique<DecoderModel>(config, std::move(w), options);
 }
 
 }  // namespace cadence

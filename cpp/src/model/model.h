@@ -9,11 +9,13 @@
 #include <vector>
 
 #include "cadence/model_config.h"
+#include "kernels/allocator.h"
+#include "kernels/context.h"
 #include "kernels/packed_weight.h"
+#include "kernels/tensor_view.h"
 #include "kv/kv_cache.h"
 #include "model/checkpoint.h"
 #include "model/forward_batch.h"
-#include "util/thread_pool.h"
 
 namespace cadence {
 
@@ -21,10 +23,11 @@ class Model {
  public:
   virtual ~Model() = default;
 
-  // Runs the batch, writing its keys/values into `cache`, and fills `logits` with
-  // batch.logits_rows.size() rows of vocab_size floats.
-  virtual void forward(ThreadPool& pool, const ForwardBatch& batch, KvCache& cache,
-                       std::vector<float>& logits) = 0;
+  // Runs the batch on ctx's device, writing its keys/values into `cache`, and fills the first
+  // batch.logits_rows.size() rows of `logits` (rows of vocab_size floats, owned by the caller,
+  // on ctx's device) with the next-token logits of those rows.
+  virtual void forward(const kernels::ExecutionContext& ctx, const ForwardBatch& batch,
+                       KvCache& cache, const kernels::TensorView& logits) = 0;
 
   virtual const ModelConfig& config() const = 0;
   virtual int64_t weight_bytes() const = 0;
@@ -47,6 +50,8 @@ struct WeightFormat {
 struct ModelLoadOptions {
   int64_t max_positions = 0;  // positions [0, max_positions) are run (RoPE / position tables)
   WeightFormat weight_format;
+  // The device memory the model's vectors, tables and activation arena come from.
+  kernels::Allocator* allocator = &kernels::host_allocator();
 };
 
 // Builds the model of config.architecture (a finalized config) from the checkpoint. Throws

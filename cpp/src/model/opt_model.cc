@@ -39,7 +39,7 @@ std::unique_ptr<Model> load_opt_model(const ModelConfig& config, const Checkpoin
   const int64_t inter = config.intermediate_size;
   const int64_t embed_dim = config.word_embed_proj_dim;
 
-  WeightLoader loader(checkpoint, options.weight_format);
+  WeightLoader loader(checkpoint, options.weight_format, *options.allocator);
   const std::string root =
       loader.find_prefix({"model.decoder.", "decoder."}, "embed_tokens.weight");
   DecoderWeights w;
@@ -75,7 +75,7 @@ std::unique_ptr<Model> load_opt_model(const ModelConfig& config, const Checkpoin
   }
   w.lm_head = loader.lm_head(config, embed_dim);
   w.weight_bytes = loader.weight_bytes();
-  return std::make_unique<DecoderModel>(config, std::move(w), options.max_positions);
+  return std::make_unique<DecoderModel>(config, std::move(w), options);
 }
 
 }  // namespace cadence

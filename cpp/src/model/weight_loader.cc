@@ -26,18 +26,22 @@ void WeightLoader::round_to_weight_type(std::vector<float>& values) const {
   }
 }
 
-std::vector<float> WeightLoader::vector(const std::string& name, int64_t size) {
+std::vector<float> WeightLoader::read_vector(const std::string& name, int64_t size) {
   weight_bytes_ += size * 4;
   std::vector<float> values = checkpoint_.read_float(name, {size});
   round_to_weight_type(values);
   return values;
 }
 
-std::vector<float> WeightLoader::table(const std::string& name, int64_t rows, int64_t cols) {
+kernels::DeviceFloats WeightLoader::vector(const std::string& name, int64_t size) {
+  return kernels::DeviceFloats(allocator_, read_vector(name, size));
+}
+
+kernels::DeviceFloats WeightLoader::table(const std::string& name, int64_t rows, int64_t cols) {
   weight_bytes_ += rows * cols * 4;
   std::vector<float> values = checkpoint_.read_float(name, {rows, cols});
   round_to_weight_type(values);
-  return values;
+  return kernels::DeviceFloats(allocator_, values);
 }
 
 kernels::WeightType WeightLoader::float_type_of(const std::vector<std::string>& names) const {
@@ -91,10 +95,12 @@ Linear WeightLoader::linear(const std::vector<std::pair<std::string, int64_t>>& 
                             int64_t num_cols, const std::vector<std::string>& bias_names) {
   Linear linear;
   linear.weight = pack_parts(parts, num_cols);
+  std::vector<float> stacked_bias;
   for (size_t i = 0; i < bias_names.size(); ++i) {
-    std::vector<float> bias = vector(bias_names[i], parts[i].second);
-    linear.bias.insert(linear.bias.end(), bias.begin(), bias.end());
+    std::vector<float> bias = read_vector(bias_names[i], parts[i].second);
+    stacked_bias.insert(stacked_bias.end(), bias.begin(), bias.end());
   }
+  if (!stacked_bias.empty()) linear.bias = kernels::DeviceFloats(allocator_, stacked_bias);
   return linear;
 }
 
@@ -133,10 +139,11 @@ Linear WeightLoader::lm_head(const ModelConfig& config, int64_t in_dim) {
 Norm WeightLoader::norm(const std::string& weight_name, const std::string& bias_name, int64_t size,
                         float weight_offset) {
   Norm norm;
-  norm.weight = vector(weight_name, size);
+  std::vector<float> weight = read_vector(weight_name, size);
   if (weight_offset != 0.0f) {
-    for (float& w : norm.weight) w += weight_offset;
+    for (float& w : weight) w += weight_offset;
   }
+  norm.weight = kernels::DeviceFloats(allocator_, weight);
   if (!bias_name.empty()) norm.bias = vector(bias_name, size);
   return norm;
 }

@@ -22,8 +22,10 @@ namespace cadence {
 
 class WeightLoader {
  public:
-  explicit WeightLoader(const Checkpoint& checkpoint, const WeightFormat& format = {})
-      : checkpoint_(checkpoint), format_(format) {}
+  // Vectors and tables go to `allocator`'s device; packed matrices are host memory.
+  WeightLoader(const Checkpoint& checkpoint, const WeightFormat& format,
+               kernels::Allocator& allocator)
+      : checkpoint_(checkpoint), format_(format), allocator_(allocator) {}
 
   const Checkpoint& checkpoint() const { return checkpoint_; }
   bool has(const std::string& name) const { return checkpoint_.has(name); }
@@ -34,10 +36,10 @@ class WeightLoader {
   std::string find_prefix(std::initializer_list<const char*> prefixes,
                           const std::string& probe) const;
 
-  // A vector of `size` floats.
-  std::vector<float> vector(const std::string& name, int64_t size);
-  // An unpacked [rows, cols] fp32 table (learned position embeddings).
-  std::vector<float> table(const std::string& name, int64_t rows, int64_t cols);
+  // A vector of `size` floats, on the device.
+  kernels::DeviceFloats vector(const std::string& name, int64_t size);
+  // An unpacked [rows, cols] fp32 table (learned position embeddings), on the device.
+  kernels::DeviceFloats table(const std::string& name, int64_t rows, int64_t cols);
   // The token embedding [rows, cols], packed like a Linear weight: the decoder gathers its
   // rows (PackedWeight::unpack_row) and multiplies by it as the LM head when that is tied.
   kernels::PackedWeight embedding(const std::string& name, int64_t rows, int64_t cols);
@@ -68,6 +70,8 @@ class WeightLoader {
  private:
   // Rounds fp32 values to the float type and back (no-op for fp32 and "native").
   void round_to_weight_type(std::vector<float>& values) const;
+  // The vector `name` of `size` floats on the host, rounded to the weight type.
+  std::vector<float> read_vector(const std::string& name, int64_t size);
   // The packed [sum of rows, num_cols] matrix stacked from parts, in the format's storage.
   kernels::PackedWeight pack_parts(const std::vector<std::pair<std::string, int64_t>>& parts,
                                    int64_t num_cols);
@@ -76,6 +80,7 @@ class WeightLoader {
 
   const Checkpoint& checkpoint_;
   WeightFormat format_;
+  kernels::Allocator& allocator_;
   int64_t weight_bytes_ = 0;
 };
 

@@ -14,8 +14,8 @@
 #include <cstdint>
 
 #include "kernels/isa.h"
-#include "kernels/ops.h"
 #include "kernels/packed_weight.h"
+#include "kernels/paged_kv.h"
 
 namespace cadence::kernels::cpu {
 

@@ -39,8 +39,23 @@ void rope_neox(const KernelTable& table, ThreadPool& pool, float* x, int64_t num
                int64_t num_heads, int64_t head_dim, int64_t rot_dim, int64_t ld_x,
                const int32_t* positions, const float* cos_sin);
 
+// Plans one step's attention for the pool's thread count (attention_plan.h).
+void plan_attention(ThreadPool& pool, const AttentionBatch& batch, const AttentionShape& shape,
+                    AttentionPlan& plan);
+
+// Runs a plan over one layer's cache: q rows of num_heads * head_dim floats at stride ld_q, out
+// the same at ld_out.
+void run_attention(const KernelTable& table, ThreadPool& pool, const AttentionPlan& plan,
+                   const float* q, int64_t ld_q, const PagedKvCache& cache, float scale, float* out,
+                   int64_t ld_out);
+
+// plan_attention then run_attention, for one call (tests and benchmarks).
 void paged_attention(const KernelTable& table, ThreadPool& pool, const float* q, int64_t ld_q,
                      int64_t num_heads, const AttentionBatch& batch, const PagedKvCache& cache,
                      float scale, float* out, int64_t ld_out);
+
+// The write_kv_cache of ops.h over raw arrays (no ISA table: plain copies or conversions).
+void write_kv_cache(ThreadPool& pool, const float* k, const float* v, int64_t num_tokens,
+                    int64_t ld_kv, const int32_t* slot_mapping, const PagedKvCache& cache);
 
 }  // namespace cadence::kernels::cpu
