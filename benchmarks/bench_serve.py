@@ -13,10 +13,17 @@ offline `LLM.generate` on the same prompts and lengths, in one run.
    calls on one grpc.aio channel), in `--rounds` alternating HTTP/gRPC rounds with the
    fastest of each kept, and prints gRPC / HTTP output throughput (target >= 1).
 
+With --llama-server PATH it instead compares `cadence serve` with llama.cpp's `llama-server`
+(`-np <concurrency>` parallel slots, continuous batching, the same GGUF, threads and context
+per sequence) under the same streaming load on /v1/completions: the two servers take turns,
+each started fresh per round and warmed up, and the fastest round of each is kept; it prints
+cadence / llama-server output throughput (issue #13's target: >= 2).
+
 The engines never run at the same time. Usage:
 
     python benchmarks/bench_serve.py [--threads N] [--concurrency 16] [--num-requests 64]
                                      [--max-tokens 64] [--model PATH] [--rounds 2]
+                                     [--llama-server /path/to/llama-server]
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -64,6 +72,62 @@ class RequestTiming:
     @property
     def itls(self) -> list[float]:
         return list(np.diff(self.chunk_times))
+
+
+def wait_until_healthy(process: subprocess.Popen, url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited:\n{log_path.read_text()}")
+        try:
+            if httpx.get(url + "/health", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"the server did not start:\n{log_path.read_text()}")
+
+
+def start_llama_server(args: argparse.Namespace, log_path: Path) -> tuple[subprocess.Popen, str]:
+    """Starts llama-server with --concurrency slots of MAX_MODEL_LEN tokens each."""
+    from cadence.model_source import default_model_path
+
+    with socket.socket() as probe:  # a free loopback port (llama-server has no --port 0)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        args.llama_server,
+        "--model",
+        args.model or default_model_path(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--threads",
+        str(args.threads),
+        "--threads-batch",
+        str(args.threads),
+        "--parallel",
+        str(args.concurrency),
+        "--ctx-size",
+        str(args.concurrency * MAX_MODEL_LEN),
+        "--no-webui",
+    ]
+    log = open(log_path, "wb")  # noqa: SIM115 - the server writes it until stopped
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_healthy(process, url, log_path)
+    return process, url
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def start_server(args: argparse.Namespace, log_path: Path) -> tuple[subprocess.Popen, str, str]:
@@ -173,6 +237,8 @@ async def one_request(client: StreamingClient, prompt: str, max_tokens: int) -> 
             timing.chunk_times.append(time.perf_counter())
         if chunk.get("usage"):
             timing.num_tokens = chunk["usage"]["completion_tokens"]
+        elif chunk.get("timings"):  # llama-server's own count, on its last chunk
+            timing.num_tokens = chunk["timings"]["predicted_n"]
     if timing.num_tokens != max_tokens:
         raise RuntimeError(f"{timing.num_tokens} tokens generated, not {max_tokens}")
     return timing
@@ -288,11 +354,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rounds", type=int, default=2, help="alternating HTTP/gRPC rounds (fastest kept)"
     )
+    parser.add_argument("--llama-server", default=None, help="compare with this llama-server")
     args = parser.parse_args(argv)
+    if args.llama_server and not os.path.exists(args.llama_server):
+        parser.error(f"--llama-server {args.llama_server} does not exist")
     for name in ("threads", "concurrency", "num_requests", "max_tokens", "rounds"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     return args
+
+
+def versus_llama_server(args: argparse.Namespace, prompts: list[str]) -> None:
+    """Alternating rounds of cadence serve and llama-server, each started fresh and warmed up."""
+    runs: dict[str, list[tuple[list[RequestTiming], float]]] = {"cadence": [], "llama": []}
+    with tempfile.TemporaryDirectory() as folder:
+        for round_index in range(args.rounds):
+            order = ["cadence", "llama"] if round_index % 2 == 0 else ["llama", "cadence"]
+            for name in order:
+                log_path = Path(folder) / f"{name}.log"
+                if name == "cadence":
+                    process, url, _ = start_server(args, log_path)
+                else:
+                    process, url = start_llama_server(args, log_path)
+                try:
+                    asyncio.run(run_load(url, prompts[: args.concurrency], args.concurrency, 8))
+                    run = asyncio.run(run_load(url, prompts, args.concurrency, args.max_tokens))
+                finally:
+                    stop(process)
+                runs[name].append(run)
+                tokens = sum(t.num_tokens for t in run[0])
+                print(f"round {round_index + 1} {name}: {tokens / run[1]:.1f} tok/s", flush=True)
+    cadence = report("cadence serve (fastest round)", *min(runs["cadence"], key=lambda r: r[1]))
+    llama = report(
+        f"llama-server -np {args.concurrency} (fastest round)",
+        *min(runs["llama"], key=lambda r: r[1]),
+    )
+    print(f"\ncadence / llama-server output throughput: {cadence / llama:.2f} (target >= 2)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -304,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.max_tokens} new tokens each (greedy, EOS ignored), streaming completions"
     )
     print()
+    if args.llama_server:
+        versus_llama_server(args, prompts)
+        return 0
 
     with tempfile.TemporaryDirectory() as folder:
         log_path = Path(folder) / "server.log"

@@ -82,6 +82,35 @@ TEST(host_allocator_buffers) {
   CHECK(DeviceFloats().view().as<float>() == nullptr);  // empty: "no bias"
 }
 
+TEST(bump_allocator_packs_buffers_back_to_back) {
+  using cadence::kernels::BumpAllocator;
+  BumpAllocator bump(kernels::host_allocator());
+  CHECK(bump.device() == kernels::kCpuDevice && bump.reserved_bytes() == 0);
+  auto* a = static_cast<unsigned char*>(bump.allocate(100));
+  auto* b = static_cast<unsigned char*>(bump.allocate(1 << 20));
+  auto* c = static_cast<unsigned char*>(bump.allocate(64));
+  CHECK(is_aligned(a, 64) && b == a + 128 && c == b + (1 << 20));  // one chunk, no gaps
+  CHECK(bump.used_bytes() == 128 + (1 << 20) + 64);
+  CHECK(bump.reserved_bytes() == BumpAllocator::kChunkBytes);
+  // Larger than a chunk: a chunk of its own, and the open chunk keeps filling after it.
+  void* big = bump.allocate(BumpAllocator::kChunkBytes + 1);
+  auto* d = static_cast<unsigned char*>(bump.allocate(64));
+  CHECK(is_aligned(big, 64) && d == c + 64);
+  CHECK(bump.reserved_bytes() == 2 * BumpAllocator::kChunkBytes + 64);
+  // What does not fit in the rest of the chunk opens the next one.
+  void* next = bump.allocate(BumpAllocator::kChunkBytes - (1 << 20));
+  CHECK(bump.reserved_bytes() == 3 * BumpAllocator::kChunkBytes + 64);
+  std::memset(next, 1, 16);
+  std::memset(big, 2, 16);
+  bump.deallocate(a, 100);  // a no-op: everything goes with the allocator
+  CHECK(bump.used_bytes() > 0);
+  // Packed weights take their storage from it.
+  const std::vector<float> values(40 * 24, 0.5f);
+  const PackedWeight w =
+      PackedWeight::pack(values.data(), 40, 24, 24, cadence::kernels::WeightType::kF32, bump);
+  CHECK(w.panel(0) == static_cast<unsigned char*>(next) + BumpAllocator::kChunkBytes - (1 << 20));
+}
+
 TEST(activation_arena_lays_out_aligned_slices_and_grows_only_when_needed) {
   ActivationArena arena(kernels::host_allocator());
   arena.clear();

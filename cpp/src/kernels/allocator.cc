@@ -31,6 +31,32 @@ Allocator& host_allocator() {
   return allocator;
 }
 
+BumpAllocator::~BumpAllocator() {
+  for (const Chunk& chunk : chunks_) parent_.deallocate(chunk.data, chunk.num_bytes);
+}
+
+void* BumpAllocator::allocate(int64_t num_bytes) {
+  const int64_t aligned_bytes = (num_bytes + 63) / 64 * 64;
+  if (end_ - next_ < aligned_bytes) {
+    if (aligned_bytes > kChunkBytes) {  // a chunk of its own; the current one stays open
+      void* data = parent_.allocate(aligned_bytes);
+      chunks_.push_back({data, aligned_bytes});
+      used_bytes_ += aligned_bytes;
+      reserved_bytes_ += aligned_bytes;
+      return data;
+    }
+    void* data = parent_.allocate(kChunkBytes);  // untouched pages are not committed
+    chunks_.push_back({data, kChunkBytes});
+    reserved_bytes_ += kChunkBytes;
+    next_ = static_cast<unsigned char*>(data);
+    end_ = next_ + kChunkBytes;
+  }
+  void* data = next_;
+  next_ += aligned_bytes;
+  used_bytes_ += aligned_bytes;
+  return data;
+}
+
 DeviceBuffer::DeviceBuffer(Allocator& allocator, int64_t num_bytes) {
   if (num_bytes <= 0) return;
   data_ = allocator.allocate(num_bytes);

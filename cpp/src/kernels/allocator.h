@@ -33,6 +33,47 @@ class Allocator {
 // transparent huge pages; untouched pages are not committed), copies are memcpy. Thread-safe.
 Allocator& host_allocator();
 
+// Packs many long-lived buffers (a model's weights) back to back, 64-byte aligned, in chunks of
+// at least kChunkBytes from a parent allocator; a buffer larger than that gets a chunk of its
+// own. deallocate() is a no-op: the chunks go when the allocator is destroyed, so it must
+// outlive every buffer from it. Why: on 2 MiB pages a 1.1 MiB matrix allocated on its own
+// commits a whole page (SmolLM2's 30 gate_up matrices wasted 27 MiB that way); packed, only the
+// last page of a chunk is partly unused. Not thread-safe (the loader is one thread).
+class BumpAllocator final : public Allocator {
+ public:
+  static constexpr int64_t kChunkBytes = int64_t{64} << 20;
+
+  explicit BumpAllocator(Allocator& parent) : parent_(parent) {}
+  ~BumpAllocator() override;
+  BumpAllocator(const BumpAllocator&) = delete;
+  BumpAllocator& operator=(const BumpAllocator&) = delete;
+
+  Device device() const override { return parent_.device(); }
+  void* allocate(int64_t num_bytes) override;
+  void deallocate(void* /*data*/, int64_t /*num_bytes*/) override {}
+  void copy_from_host(void* dst, const void* src, int64_t num_bytes) override {
+    parent_.copy_from_host(dst, src, num_bytes);
+  }
+  void copy_to_host(void* dst, const void* src, int64_t num_bytes) override {
+    parent_.copy_to_host(dst, src, num_bytes);
+  }
+  // Bytes handed out (alignment padding included) and bytes of the chunks.
+  int64_t used_bytes() const { return used_bytes_; }
+  int64_t reserved_bytes() const { return reserved_bytes_; }
+
+ private:
+  struct Chunk {
+    void* data;
+    int64_t num_bytes;
+  };
+  Allocator& parent_;
+  std::vector<Chunk> chunks_;
+  unsigned char* next_ = nullptr;  // free space of the current chunk: [next_, end_)
+  unsigned char* end_ = nullptr;
+  int64_t used_bytes_ = 0;
+  int64_t reserved_bytes_ = 0;
+};
+
 // An owning, move-only block of device memory from one Allocator.
 class DeviceBuffer {
  public:

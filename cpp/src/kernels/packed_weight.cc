@@ -55,7 +55,7 @@ const char* weight_type_name(WeightType type) {
 }
 
 PackedWeight PackedWeight::pack(const float* w, int64_t num_rows, int64_t num_cols, int64_t ld_w,
-                                WeightType type) {
+                                WeightType type, Allocator& allocator) {
   if (num_rows < 0 || num_cols < 0 || ld_w < num_cols) {
     throw std::invalid_argument(
         std::string(__FILE__) + ":" + std::to_string(__LINE__) +
@@ -81,7 +81,7 @@ PackedWeight PackedWeight::pack(const float* w, int64_t num_rows, int64_t num_co
   if (num_elements > std::numeric_limits<int64_t>::max() / element_bytes - 64) {
     throw std::bad_alloc();
   }
-  packed.storage_ = DeviceBuffer(host_allocator(), num_elements * element_bytes);
+  packed.storage_ = DeviceBuffer(allocator, num_elements * element_bytes);
   void* data = packed.storage_.data();
   switch (type) {
     case WeightType::kF32:
@@ -131,7 +131,7 @@ void PackedWeight::unpack_row(int64_t row, float* out) const {
   }
 }
 
-PackedWeight PackedWeight::pack_quantized(const QuantizedRows& q) {
+PackedWeight PackedWeight::pack_quantized(const QuantizedRows& q, Allocator& allocator) {
   const int64_t block = q.block_cols;
   if (q.num_rows < 0 || q.num_cols < 0 || (block != 16 && block != 32) || q.num_cols % block != 0 ||
       static_cast<int64_t>(q.codes.size()) != q.num_rows * q.num_cols ||
@@ -156,7 +156,7 @@ PackedWeight PackedWeight::pack_quantized(const QuantizedRows& q) {
   }
   const int64_t total = packed.size_bytes();
   if (total == 0) return packed;
-  packed.storage_ = DeviceBuffer(host_allocator(), total);
+  packed.storage_ = DeviceBuffer(allocator, total);
   auto* data = packed.storage_.as<unsigned char>();
   std::memset(data, 0, static_cast<size_t>(total));
 

@@ -23,7 +23,8 @@
 //
 // so that one 64-byte load holds four consecutive codes of each of the 16 rows: the unit of an
 // int8 dot-product instruction (VNNI's vpdpbusd, or maddubs), one 32-bit lane per row.
-// Storage is 64-byte aligned host memory from host_allocator() (large buffers on huge pages).
+// Storage is 64-byte aligned host memory from a host Allocator (host_allocator(), or the model
+// loader's BumpAllocator that packs all weights together on huge pages).
 // The layout is private to the CPU kernels; callers only construct and pass it.
 #pragma once
 
@@ -52,12 +53,15 @@ class PackedWeight {
   PackedWeight() = default;
   // Packs w (row stride ld_w >= num_cols), converting every element to `type` (round to
   // nearest even, as torch's .to(dtype)). Throws std::invalid_argument on bad sizes.
+  // The storage comes from `allocator` (host memory: the packing writes it directly).
   static PackedWeight pack(const float* w, int64_t num_rows, int64_t num_cols, int64_t ld_w,
-                           WeightType type = WeightType::kF32);
+                           WeightType type = WeightType::kF32,
+                           Allocator& allocator = host_allocator());
   // Packs quantized rows into the record layout above: kQ4 when every code fits in 4 bits,
   // else kQ8. Throws std::invalid_argument on bad sizes (block_cols not 16 or 32, num_cols not
   // a multiple of it).
-  static PackedWeight pack_quantized(const QuantizedRows& rows);
+  static PackedWeight pack_quantized(const QuantizedRows& rows,
+                                     Allocator& allocator = host_allocator());
 
   int64_t num_rows() const { return num_rows_; }
   int64_t num_cols() const { return num_cols_; }
@@ -90,7 +94,7 @@ class PackedWeight {
  private:
   void unpack_quantized_row(int64_t row, float* out) const;
 
-  DeviceBuffer storage_;  // host memory (host_allocator()): packing and the CPU GEMM read it
+  DeviceBuffer storage_;  // host memory: the packing writes it, the CPU GEMM reads it
   int64_t num_rows_ = 0;
   int64_t num_cols_ = 0;
   WeightType type_ = WeightType::kF32;

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "kernels/arena.h"
@@ -55,6 +56,9 @@ struct DecoderLayerWeights {
 };
 
 struct DecoderWeights {
+  // The memory the packed matrices live in (WeightLoader::weight_storage()). First, so that it
+  // is destroyed last, after every PackedWeight in it.
+  std::shared_ptr<kernels::Allocator> storage;
   // [vocab_size, word_embed_proj_dim], packed in the weight type: its rows are the input
   // embeddings, and it is the LM head when lm_head is empty (tied).
   kernels::PackedWeight token_embedding;

@@ -33,6 +33,7 @@ std::unique_ptr<Model> load_gemma2_model(const ModelConfig& config, const Checkp
   WeightLoader loader(checkpoint, options.weight_format, *options.allocator);
   auto norm = [&](const std::string& name) { return loader.norm(name, "", hidden, offset); };
   DecoderWeights w;
+  w.storage = loader.weight_storage();
   w.token_embedding = loader.embedding("model.embed_tokens.weight", config.vocab_size, hidden);
   for (int64_t l = 0; l < config.num_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";

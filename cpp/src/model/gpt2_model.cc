@@ -38,6 +38,7 @@ std::unique_ptr<Model> load_gpt2_model(const ModelConfig& config, const Checkpoi
   WeightLoader loader(checkpoint, options.weight_format, *options.allocator);
   const std::string root = loader.find_prefix({"transformer.", ""}, "wte.weight");
   DecoderWeights w;
+  w.storage = loader.weight_storage();
   w.token_embedding = loader.embedding(root + "wte.weight", config.vocab_size, hidden);
   w.position_embedding = loader.table(root + "wpe.weight", config.max_position_embeddings, hidden);
   for (int64_t l = 0; l < config.num_layers; ++l) {

@@ -25,6 +25,7 @@ std::unique_ptr<Model> load_llama_family_model(const ModelConfig& config,
 
   WeightLoader loader(checkpoint, options.weight_format, *options.allocator);
   DecoderWeights w;
+  w.storage = loader.weight_storage();
   w.token_embedding = loader.embedding("model.embed_tokens.weight", config.vocab_size, hidden);
   for (int64_t l = 0; l < config.num_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";

@@ -43,6 +43,7 @@ std::unique_ptr<Model> load_opt_model(const ModelConfig& config, const Checkpoin
   const std::string root =
       loader.find_prefix({"model.decoder.", "decoder."}, "embed_tokens.weight");
   DecoderWeights w;
+  w.storage = loader.weight_storage();
   w.token_embedding = loader.embedding(root + "embed_tokens.weight", config.vocab_size, embed_dim);
   w.position_embedding = loader.table(root + "embed_positions.weight",
                                       config.max_position_embeddings + kOptPositionOffset, hidden);

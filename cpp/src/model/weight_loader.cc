@@ -69,7 +69,7 @@ kernels::PackedWeight WeightLoader::pack_parts(
     for (const auto& [name, rows] : parts)
       codes.push_back(checkpoint_.read_codes(name, {rows, num_cols}));
     kernels::PackedWeight packed = kernels::PackedWeight::pack_quantized(
-        codes.size() == 1 ? codes[0] : kernels::stack_quantized_rows(codes));
+        codes.size() == 1 ? codes[0] : kernels::stack_quantized_rows(codes), *weight_storage_);
     weight_bytes_ += packed.size_bytes();
     return packed;
   }
@@ -123,9 +123,10 @@ Linear WeightLoader::pack(const std::vector<float>& matrix, int64_t rows, int64_
   Linear linear;
   if (format_.quantize_int8 && cols > 0 && cols % 32 == 0) {
     linear.weight = kernels::PackedWeight::pack_quantized(
-        kernels::quantize_rows_int8(matrix.data(), rows, cols, cols));
+        kernels::quantize_rows_int8(matrix.data(), rows, cols, cols), *weight_storage_);
   } else {
-    linear.weight = kernels::PackedWeight::pack(matrix.data(), rows, cols, cols, type);
+    linear.weight =
+        kernels::PackedWeight::pack(matrix.data(), rows, cols, cols, type, *weight_storage_);
   }
   weight_bytes_ += linear.weight.size_bytes();
   return linear;

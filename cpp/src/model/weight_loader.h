@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,10 +23,17 @@ namespace cadence {
 
 class WeightLoader {
  public:
-  // Vectors and tables go to `allocator`'s device; packed matrices are host memory.
+  // Vectors and tables go to `allocator`'s device; packed matrices are host memory, packed
+  // together by weight_storage() (which DecoderWeights::storage must keep alive).
   WeightLoader(const Checkpoint& checkpoint, const WeightFormat& format,
                kernels::Allocator& allocator)
-      : checkpoint_(checkpoint), format_(format), allocator_(allocator) {}
+      : checkpoint_(checkpoint),
+        format_(format),
+        allocator_(allocator),
+        weight_storage_(std::make_shared<kernels::BumpAllocator>(kernels::host_allocator())) {}
+
+  // Where the packed matrices live: give it to DecoderWeights::storage.
+  std::shared_ptr<kernels::Allocator> weight_storage() const { return weight_storage_; }
 
   const Checkpoint& checkpoint() const { return checkpoint_; }
   bool has(const std::string& name) const { return checkpoint_.has(name); }
@@ -81,6 +89,7 @@ class WeightLoader {
   const Checkpoint& checkpoint_;
   WeightFormat format_;
   kernels::Allocator& allocator_;
+  std::shared_ptr<kernels::BumpAllocator> weight_storage_;
   int64_t weight_bytes_ = 0;
 };
 
