@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -190,18 +191,25 @@ class StreamingClient:
 
     async def post_stream(self, path: str, body: dict) -> AsyncIterator[bytes]:
         """Yields the payload of each SSE ``data:`` event of one streaming POST."""
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         payload = json.dumps(body).encode()
-        self.writer.write(
+        request = (
             f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
             + payload
         )
-        reader = self.reader
-        status = await reader.readline()
+        is_reused = self.writer is not None
+        try:
+            status = await self._send(request)
+        except ConnectionError:
+            if not is_reused:
+                raise
+            status = b""
+        if not status and is_reused:  # the server closed the idle connection (llama-server)
+            await self.close()
+            status = await self._send(request)
         if b" 200 " not in status:
             raise RuntimeError(f"HTTP error: {status!r}")
+        reader = self.reader
         while (await reader.readline()) != b"\r\n":  # headers (the body is chunked)
             pass
         while True:
@@ -213,10 +221,19 @@ class StreamingClient:
                 if event.startswith(b"data: "):
                     yield event[len(b"data: ") :]
 
+    async def _send(self, request: bytes) -> bytes:
+        """Sends request on the connection (opened first if needed); returns the status line."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(request)
+        return await self.reader.readline()
+
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-            await self.writer.wait_closed()
+            with contextlib.suppress(ConnectionError):
+                await self.writer.wait_closed()
+            self.reader = self.writer = None
 
 
 async def one_request(client: StreamingClient, prompt: str, max_tokens: int) -> RequestTiming:

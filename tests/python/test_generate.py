@@ -83,6 +83,36 @@ def test_greedy_batch_invariance(default_llm: LLM) -> None:
     _assert_idle(default_llm)
 
 
+def test_greedy_thread_invariance_bitwise(default_llm: LLM) -> None:
+    """The default engine (native quantized weights, the "auto" KV cache) on 1 and 2 threads:
+    the same greedy tokens and bit-identical logprobs. Contexts past 512 keys make the
+    multi-threaded attention plan split decode rows over threads by key partition, and the
+    int8 GEMMs split their panels differently; neither may change a value."""
+    tokenizer = default_llm.get_tokenizer()
+    # Alone, a long prompt's decode rows are split by key partition on 2 threads (too few
+    # attention items otherwise); in the mixed batch they are not.
+    long_prompt = _long_prompts(1, 520, tokenizer)
+    batches = [long_prompt, long_prompt + _batch_prompts(3)]
+    params = SamplingParams(temperature=0.0, max_tokens=12, ignore_eos=True, logprobs=3)
+    path = default_llm.llm_engine.core.config.model_path
+
+    def run(num_threads: int) -> list[tuple[list[int], list[dict[int, float]]]]:
+        llm = LLM(model=path, max_model_len=1024, num_threads=num_threads)
+        outputs = [out for batch in batches for out in llm.generate(batch, params, use_tqdm=False)]
+        return [
+            (
+                list(output.outputs[0].token_ids),
+                [{t: lp.logprob for t, lp in step.items()} for step in output.outputs[0].logprobs],
+            )
+            for output in outputs
+        ]
+
+    one, two = run(1), run(2)
+    for index, (ours, theirs) in enumerate(zip(two, one, strict=True)):
+        assert ours[0] == theirs[0], f"prompt {index}: tokens differ between 2 threads and 1"
+        assert ours[1] == theirs[1], f"prompt {index}: logprobs differ between 2 threads and 1"
+
+
 def test_preemption_gives_same_output(default_llm: LLM) -> None:
     """8 requests of 50-83 tokens on a pool with room for ~2 of them: the scheduler must preempt
     and recompute, and the result must equal the run where everything fits. Half the requests
