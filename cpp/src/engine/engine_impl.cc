@@ -1,15 +1,13 @@
 #include "engine/engine_impl.h"
 
 #include <algorithm>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <fstream>
 #include <stdexcept>
 #include <string>
 
 #include "kernels/isa.h"
 #include "sample/logits_processor.h"
+#include "util/large_alloc.h"
 
 namespace cadence {
 
@@ -113,12 +111,8 @@ EngineImpl::EngineImpl(const EngineConfig& config) : config_(config), seed_rng_(
   load_options.allocator = ctx_.allocator;
   load_options.max_positions = config_.max_model_len;
   model_ = create_model(model_config, *checkpoint, load_options);
-  checkpoint.reset();  // unmaps the file
-#ifdef __GLIBC__
-  // Loading converts one tensor at a time through fp32 vectors; glibc keeps much of that freed
-  // heap mapped (its mmap threshold grows with large frees). Hand it back to the OS.
-  malloc_trim(0);
-#endif
+  checkpoint.reset();   // unmaps the file
+  release_free_heap();  // what loading freed last (the loader also does it per tensor)
 
   const int64_t bytes_per_block =
       KvCache::bytes_per_block(model_config.num_layers, config_.block_size,

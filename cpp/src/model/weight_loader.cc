@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "kernels/half.h"
+#include "util/large_alloc.h"
 
 namespace cadence {
 
@@ -58,6 +59,7 @@ kernels::WeightType WeightLoader::float_type_of(const std::vector<std::string>& 
 
 kernels::PackedWeight WeightLoader::pack_parts(
     const std::vector<std::pair<std::string, int64_t>>& parts, int64_t num_cols) {
+  release_free_heap();  // the previous tensor's temporaries (see large_alloc.h)
   std::vector<std::string> names;
   bool all_quantized = format_.keep_stored_types;
   for (const auto& part : parts) {
@@ -106,6 +108,7 @@ Linear WeightLoader::linear(const std::vector<std::pair<std::string, int64_t>>& 
 
 Linear WeightLoader::conv1d(const std::string& name, int64_t in_features, int64_t out_features,
                             const std::string& bias_name) {
+  release_free_heap();
   const std::vector<float> stored = checkpoint_.read_float(name, {in_features, out_features});
   std::vector<float> transposed(stored.size());
   for (int64_t i = 0; i < in_features; ++i) {

@@ -6,6 +6,9 @@
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 namespace cadence {
 
@@ -24,6 +27,12 @@ void* allocate_large(size_t num_bytes) {
   if (use_huge_pages) madvise(data, rounded_bytes, MADV_HUGEPAGE);  // advisory only
 #endif
   return data;
+}
+
+void release_free_heap() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
 }
 
 }  // namespace cadence

@@ -13,4 +13,10 @@ namespace cadence {
 // Throws std::bad_alloc when the memory is not available.
 void* allocate_large(size_t num_bytes);
 
+// Returns the allocator's free heap memory to the OS (glibc: malloc_trim; elsewhere nothing).
+// For load-time code that has just freed large temporaries: glibc keeps freed heap mapped, and
+// its mmap threshold grows with each large free, so without this the peak RSS of a load is
+// the weights plus the largest temporaries seen so far.
+void release_free_heap();
+
 }  // namespace cadence

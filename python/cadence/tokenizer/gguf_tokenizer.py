@@ -127,8 +127,6 @@ def load_gguf_tokenizer(path: str) -> PreTrainedTokenizerFast:
         ValueError: the file is not GGUF v2/v3, lacks tokenizer metadata, or states a tokenizer
             type (``tokenizer.ggml.model``) other than ``gpt2`` or ``llama``.
     """
-    from transformers import PreTrainedTokenizerFast
-
     metadata = _read_metadata(path)
     model_type = metadata.get("tokenizer.ggml.model")
     if "tokenizer.ggml.tokens" not in metadata:
@@ -170,6 +168,15 @@ def load_gguf_tokenizer(path: str) -> PreTrainedTokenizerFast:
         kwargs["add_eos_token"] = bool(metadata["tokenizer.ggml.add_eos_token"])
     if "tokenizer.chat_template" in metadata:
         kwargs["chat_template"] = metadata["tokenizer.chat_template"]
+    # The parsed metadata (vocabulary, merges) is not needed past this point.
+    metadata.clear()
+    tokens, token_types = [], []
+    # Imported only now: building the backend holds the vocabulary and merges three times over
+    # (Python lists, dict and tuples, Rust's copies) for a moment, and LLM() runs this on a thread
+    # while the weights load, so building it first keeps that moment away from the peak of
+    # start-up (transformers' import adds ~40 MiB that stays).
+    from transformers import PreTrainedTokenizerFast
+
     # The wrapper deep-copies `tokenizer_object` (a JSON round trip, ~35% of the load time) so
     # that it never aliases a caller's object. We built this one and hand it over, so let the
     # copy return the object itself (where the object accepts attributes; else it just copies).
