@@ -489,15 +489,14 @@ std::vector<float> EngineImpl::compute_prompt_logits(const std::vector<int32_t>&
         static_cast<int32_t>(blocks[pos / block_size] * block_size + pos % block_size));
     batch.logits_rows.push_back(static_cast<int32_t>(pos));
   }
-  // A buffer of its own: all num_tokens rows, more than a step's logits_ holds.
+  // A buffer of its own: all num_tokens rows, more than a step's logits_ holds. The model
+  // writes it in place: host memory, as the CPU context's logits are (a device backend would
+  // copy them back here, as step() would).
   const int64_t vocab_size = model_->config().vocab_size;
   std::vector<float> logits(static_cast<size_t>(num_tokens * vocab_size));
   try {
-    kernels::DeviceBuffer device_logits(*ctx_.allocator, num_tokens * vocab_size * 4);
     model_->forward(ctx_, batch, *kv_cache_,
-                    kernels::TensorView::rows(device_logits.as<float>(), num_tokens, vocab_size,
-                                              vocab_size, ctx_.device));
-    ctx_.allocator->copy_to_host(logits.data(), device_logits.data(), num_tokens * vocab_size * 4);
+                    kernels::TensorView::rows(logits.data(), num_tokens, vocab_size, vocab_size));
   } catch (...) {
     block_pool_->release(blocks);
     throw;

@@ -12,11 +12,6 @@ using kernels::TensorView;
 
 namespace {
 
-// The first num_rows rows of a [rows, cols] view.
-TensorView first_rows(const TensorView& view, int64_t num_rows) {
-  return view.slice_rows(0, num_rows);
-}
-
 // Columns [col_begin, col_begin + num_cols) of every row of a rank-2 fp32 view.
 TensorView columns(const TensorView& view, int64_t col_begin, int64_t num_cols) {
   return TensorView::rows(view.as<float>() + col_begin, view.num_rows(), num_cols,
@@ -182,7 +177,7 @@ void DecoderModel::forward(const kernels::ExecutionContext& ctx, const ForwardBa
                   weights_.project_out.bias.view(), act_.final_proj);
     head_in = act_.final_proj;
   }
-  const TensorView out = first_rows(logits, num_rows);
+  const TensorView out = logits.slice_rows(0, num_rows);
   const bool is_tied = weights_.lm_head.empty();
   kernels::gemm(ctx, head_in, is_tied ? weights_.token_embedding : weights_.lm_head.weight,
                 is_tied ? TensorView() : weights_.lm_head.bias.view(), out);
