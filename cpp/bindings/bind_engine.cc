@@ -47,14 +47,18 @@ void bind_engine(py::module_& m) {
       .def_readonly("finished", &RequestOutput::finished)
       .def_readonly("finish_reason", &RequestOutput::finish_reason)
       .def_readonly("stop_token_id", &RequestOutput::stop_token_id)
-      .def_readonly("beams", &RequestOutput::beams);
+      .def_readonly("beams", &RequestOutput::beams)
+      .def_readonly("num_cached_tokens", &RequestOutput::num_cached_tokens);
 
   py::class_<EngineStats>(m, "EngineStats")
       .def_readonly("num_running", &EngineStats::num_running)
       .def_readonly("num_waiting", &EngineStats::num_waiting)
       .def_readonly("num_total_blocks", &EngineStats::num_total_blocks)
       .def_readonly("num_free_blocks", &EngineStats::num_free_blocks)
-      .def_readonly("num_preemptions", &EngineStats::num_preemptions);
+      .def_readonly("num_preemptions", &EngineStats::num_preemptions)
+      .def_readonly("num_cached_blocks", &EngineStats::num_cached_blocks)
+      .def_readonly("prefix_cache_queries", &EngineStats::prefix_cache_queries)
+      .def_readonly("prefix_cache_hits", &EngineStats::prefix_cache_hits);
 
   py::class_<Engine, std::unique_ptr<Engine>>(m, "Engine")
       .def(py::init([](const EngineConfig& config) {
@@ -65,27 +69,32 @@ void bind_engine(py::module_& m) {
       .def(
           "add_request",
           [](Engine& engine, const std::string& request_id,
-             const std::vector<int32_t>& prompt_token_ids, const cadence::SamplingParams& params) {
-            return engine.add_request(request_id, prompt_token_ids, params) ==
+             const std::vector<int32_t>& prompt_token_ids, const cadence::SamplingParams& params,
+             const std::string& cache_salt) {
+            return engine.add_request(request_id, prompt_token_ids, params, cache_salt) ==
                    cadence::AddRequestStatus::kOk;
           },
           py::arg("request_id"), py::arg("prompt_token_ids"), py::arg("params"),
+          py::arg("cache_salt") = "",
           "Queues a request; False when the id is already in use. ValueError on bad input.")
       .def(
           "add_beam_request",
           [](Engine& engine, const std::string& request_id,
-             const std::vector<int32_t>& prompt_token_ids,
-             const cadence::BeamSearchParams& params) {
-            return engine.add_beam_request(request_id, prompt_token_ids, params) ==
+             const std::vector<int32_t>& prompt_token_ids, const cadence::BeamSearchParams& params,
+             const std::string& cache_salt) {
+            return engine.add_beam_request(request_id, prompt_token_ids, params, cache_salt) ==
                    cadence::AddRequestStatus::kOk;
           },
           py::arg("request_id"), py::arg("prompt_token_ids"), py::arg("params"),
+          py::arg("cache_salt") = "",
           "Queues a beam search; False when the id is already in use. ValueError on bad input.")
       .def("abort_request", &Engine::abort_request, py::arg("request_id"))
       .def("abort_sequence", &Engine::abort_sequence, py::arg("request_id"),
            py::arg("sequence_index"))
       .def("step", &Engine::step, py::call_guard<py::gil_scoped_release>())
       .def("has_unfinished_requests", &Engine::has_unfinished_requests)
+      .def("reset_prefix_cache", &Engine::reset_prefix_cache,
+           "Forgets every cached prefix; returns the number of cached blocks freed.")
       .def(
           "compute_prompt_logits",
           [](Engine& engine, const std::vector<int32_t>& token_ids) {

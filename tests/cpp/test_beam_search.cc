@@ -194,8 +194,8 @@ TEST(beams_share_blocks_move_together_and_copy_on_write) {
   move_and_append(scheduler, "b", {0, 1, 0});
   scheduler.check_invariants();
   CHECK(pool.num_used_blocks() == 4);
-  CHECK(scheduler.find(sequence_key("b", 2))->block_table ==
-        scheduler.find(sequence_key("b", 0))->block_table);
+  CHECK(scheduler.find(sequence_key("b", 2))->blocks.table ==
+        scheduler.find(sequence_key("b", 0))->blocks.table);
 }
 
 TEST(a_beam_waits_for_its_siblings_when_the_budget_runs_out) {
@@ -256,9 +256,9 @@ TEST(preempting_a_beam_search_frees_all_its_blocks_and_restarts_it) {
   const Request* slot0 = scheduler.find(sequence_key("b", 0));
   const Request* slot1 = scheduler.find(sequence_key("b", 1));
   CHECK(slot0->state == RequestState::kWaiting && slot0->output_token_ids.empty());
-  CHECK(slot1->state == RequestState::kAwaitingFork && slot1->block_table.empty());
+  CHECK(slot1->state == RequestState::kAwaitingFork && slot1->blocks.table.empty());
   CHECK(slot0->siblings_awaiting_fork.size() == 1);
-  CHECK(pool.num_used_blocks() == static_cast<int64_t>(scheduler.find("old")->block_table.size()));
+  CHECK(pool.num_used_blocks() == static_cast<int64_t>(scheduler.find("old")->blocks.table.size()));
   CHECK(!scheduler.abort_sequence("b", 1));  // beams are only removed together
   CHECK(scheduler.abort_request("b"));
   scheduler.check_invariants();

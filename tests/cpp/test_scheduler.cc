@@ -1,6 +1,8 @@
 // Scheduler: token budget, mixing prefill chunks with decode, admission limits,
 // preemption by recompute of the newest request, aborts, and invariants throughout.
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "sched/scheduler.h"
 #include "test_harness.h"
@@ -14,7 +16,10 @@ std::unique_ptr<Request> make_request(const std::string& id, int num_prompt_toke
   auto request = std::make_unique<Request>();
   request->id = id;
   request->key = id;
-  request->prompt_token_ids.assign(num_prompt_tokens, 7);
+  // Distinct per request, so no two requests share a cached prefix (test_prefix_cache.cc
+  // covers sharing).
+  const auto base = static_cast<int32_t>(std::hash<std::string>()(id) % 1000) * 1000;
+  for (int i = 0; i < num_prompt_tokens; ++i) request->prompt_token_ids.push_back(base + i);
   request->params.max_tokens = max_tokens;
   return request;
 }
@@ -105,7 +110,9 @@ TEST(admission_waits_for_blocks_without_preempting) {
 
 TEST(newest_running_request_is_preempted_by_recompute) {
   BlockPool pool(4);
-  Scheduler scheduler({8, 1000, 4}, pool);
+  // Prefix caching off: the recompute starts from nothing (test_prefix_cache.cc has the
+  // recompute that finds its own blocks cached).
+  Scheduler scheduler({8, 1000, 4, 0, false}, pool);
   scheduler.add_request(make_request("old", 8, 100));  // 2 blocks
   scheduler.add_request(make_request("new", 8, 100));  // 2 blocks
   SchedulerOutput out = scheduler.schedule();
@@ -208,9 +215,9 @@ TEST(siblings_share_prompt_blocks_and_copy_the_partial_one_on_write) {
   scheduler.on_step_done(out);
   const std::vector<Request*> forked = scheduler.fork_siblings(leader_ptr);
   CHECK(forked.size() == 2);
-  for (Request* sequence : forked) CHECK(sequence->block_table == leader_ptr->block_table);
+  for (Request* sequence : forked) CHECK(sequence->blocks.table == leader_ptr->blocks.table);
   CHECK(pool.num_used_blocks() == 3);  // shared, not copied
-  for (int32_t block : leader_ptr->block_table) CHECK(pool.ref_count(block) == 3);
+  for (int32_t block : leader_ptr->blocks.table) CHECK(pool.ref_count(block) == 3);
   scheduler.check_invariants();
 
   leader_ptr->append_output(1);
@@ -219,7 +226,7 @@ TEST(siblings_share_prompt_blocks_and_copy_the_partial_one_on_write) {
   CHECK(out.scheduled.size() == 3);
   CHECK(out.block_copies.size() == 2);  // the last writer keeps the original block
   CHECK(pool.num_used_blocks() == 5);
-  CHECK(pool.ref_count(leader_ptr->block_table[0]) == 3);
+  CHECK(pool.ref_count(leader_ptr->blocks.table[0]) == 3);
   scheduler.check_invariants();
 
   CHECK(scheduler.abort_sequence("r", 1));  // one sibling stops; the others go on
@@ -246,12 +253,12 @@ TEST(sliding_window_frees_blocks_outside_it) {
     const int64_t n = a->num_computed_tokens;
     const int64_t first_key = n - 6 + 1;
     int64_t num_freed = 0;
-    for (size_t b = 0; b < a->block_table.size(); ++b) {
+    for (size_t b = 0; b < a->blocks.table.size(); ++b) {
       const bool outside = static_cast<int64_t>(b + 1) * 4 <= first_key;
-      CHECK((a->block_table[b] == kFreedBlock) == outside);
+      CHECK((a->blocks.table[b] == kFreedBlock) == outside);
       num_freed += outside;
     }
-    CHECK(pool.num_used_blocks() == static_cast<int64_t>(a->block_table.size()) - num_freed);
+    CHECK(pool.num_used_blocks() == static_cast<int64_t>(a->blocks.table.size()) - num_freed);
     CHECK(pool.num_used_blocks() <= 3);  // ceil((6 + 4) / 4)
   }
   CHECK(a->num_computed_tokens == 21);  // prompt 10 + 11 decode steps
@@ -278,17 +285,17 @@ TEST(sliding_window_preemption_releases_live_blocks_only) {
   Request* a = scheduler.find("a");
   bool saw_freed_entry = false;
   for (int step = 0; step < 12 && scheduler.num_preemptions() == 0; ++step) {
-    for (int32_t block : a->block_table) saw_freed_entry |= block == kFreedBlock;
+    for (int32_t block : a->blocks.table) saw_freed_entry |= block == kFreedBlock;
     SchedulerOutput out = scheduler.schedule();
     complete_step(scheduler, out);
     scheduler.check_invariants();
   }
   CHECK(saw_freed_entry);
   CHECK(scheduler.num_preemptions() == 1);
-  CHECK(a->block_table.empty() && a->num_computed_tokens == 0);
+  CHECK(a->blocks.table.empty() && a->num_computed_tokens == 0);
   const Request* b = scheduler.find("b");
   int64_t b_live = 0;
-  for (int32_t block : b->block_table) b_live += block != kFreedBlock;
+  for (int32_t block : b->blocks.table) b_live += block != kFreedBlock;
   CHECK(pool.num_used_blocks() == b_live);
   scheduler.abort_request("a");
   scheduler.abort_request("b");

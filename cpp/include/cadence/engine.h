@@ -27,6 +27,12 @@ struct EngineConfig {
   // to int8 per group of 32 columns, computed by the same int8 GEMM.
   std::string quantization;
   int64_t block_size = 16;  // tokens per KV block, >= 1
+  // Automatic prefix caching (vLLM's enable_prefix_caching): full KV blocks are kept after their
+  // request ends, keyed by a SHA-256 chain over the tokens before them (and the request's
+  // cache_salt), and a request whose prompt starts with cached blocks reuses them instead of
+  // computing them. Output is unchanged by a hit (bitwise, greedy). false = every request
+  // computes its whole prompt.
+  bool enable_prefix_caching = true;
   // How the KV cache stores keys and values (vLLM's kv_cache_dtype): "float32", "bfloat16" or
   // "float16" (2 bytes per value: twice the tokens in the same memory; rounded to nearest even
   // when written, widened to fp32 exactly when attention reads them), or "auto" = "bfloat16" on
@@ -83,6 +89,9 @@ struct RequestOutput {
   // A beam-search request reports once, when it finishes (sequence_index 0): its
   // beam_width best hypotheses, best score first. Empty for sampling requests.
   std::vector<BeamHypothesis> beams;
+  // Prompt tokens whose KV came from the prefix cache when the request was first scheduled
+  // (a multiple of block_size; 0 without a hit or with prefix caching off).
+  int64_t num_cached_tokens = 0;
 };
 
 // Result of add_request: capacity problems are values, never exceptions.
@@ -94,6 +103,11 @@ struct EngineStats {
   int64_t num_total_blocks = 0;
   int64_t num_free_blocks = 0;
   int64_t num_preemptions = 0;  // since start
+  // Prefix cache: blocks kept only as cached prefixes (part of num_free_blocks: evictable),
+  // and since start the tokens looked up at admission and the tokens of those found cached.
+  int64_t num_cached_blocks = 0;
+  int64_t prefix_cache_queries = 0;
+  int64_t prefix_cache_hits = 0;
 };
 
 class Engine {
@@ -106,10 +120,12 @@ class Engine {
   // Queues a request. Throws std::invalid_argument (naming the parameter and range) for
   // empty prompts, token ids outside [0, vocab_size), invalid sampling params, and
   // requests that can never fit: prompt + max_tokens > max_model_len, or more blocks
-  // than the whole pool.
+  // than the whole pool. Requests share cached prefix blocks only when their cache_salt
+  // strings are equal (vLLM's cache_salt: "" for requests without one).
   virtual AddRequestStatus add_request(const std::string& request_id,
                                        const std::vector<int32_t>& prompt_token_ids,
-                                       const SamplingParams& params) = 0;
+                                       const SamplingParams& params,
+                                       const std::string& cache_salt = "") = 0;
   // Queues a beam-search request (see sample/beam_search.h for the search rule). Its beams
   // share KV blocks copy-on-write and run in the same batches as sampling requests; it
   // reports only when done (RequestOutput::beams). Throws std::invalid_argument as
@@ -118,7 +134,8 @@ class Engine {
   // of unshared blocks must fit the pool.
   virtual AddRequestStatus add_beam_request(const std::string& request_id,
                                             const std::vector<int32_t>& prompt_token_ids,
-                                            const BeamSearchParams& params) = 0;
+                                            const BeamSearchParams& params,
+                                            const std::string& cache_salt = "") = 0;
   // The largest beam_width add_beam_request accepts.
   virtual int64_t max_beam_width() const = 0;
   // Frees the blocks of all the request's sequences now. Returns false when no such
@@ -131,6 +148,10 @@ class Engine {
   // request that produced tokens or finished in this step.
   virtual std::vector<RequestOutput> step() = 0;
   virtual bool has_unfinished_requests() const = 0;
+  // Forgets every cached prefix (vLLM's reset_prefix_cache): later requests compute their
+  // prompts in full until new blocks are cached. Blocks in use stay in use. Returns the
+  // number of cached blocks freed.
+  virtual int64_t reset_prefix_cache() = 0;
 
   // Logits for every position of one prompt [num_tokens x vocab_size], row-major, run
   // outside the schedule on blocks borrowed from the pool (for scoring and tests).

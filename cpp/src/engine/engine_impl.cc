@@ -141,6 +141,7 @@ EngineImpl::EngineImpl(const EngineConfig& config) : config_(config), seed_rng_(
   scheduler_config.max_num_seqs = config_.max_num_seqs;
   scheduler_config.max_num_batched_tokens = config_.max_num_batched_tokens;
   scheduler_config.block_size = config_.block_size;
+  scheduler_config.enable_prefix_caching = config_.enable_prefix_caching;
   // Blocks outside the window are freed only when no layer attends fully.
   if (model_config.full_attention_layers.empty()) {
     scheduler_config.sliding_window = model_config.sliding_window;
@@ -157,6 +158,9 @@ EngineStats EngineImpl::stats() const {
   stats.num_total_blocks = block_pool_->num_total_blocks();
   stats.num_free_blocks = block_pool_->num_free_blocks();
   stats.num_preemptions = scheduler_->num_preemptions();
+  stats.num_cached_blocks = block_pool_->num_cached_blocks();
+  stats.prefix_cache_queries = scheduler_->prefix_cache_stats().num_queried_tokens;
+  stats.prefix_cache_hits = scheduler_->prefix_cache_stats().num_hit_tokens;
   return stats;
 }
 
@@ -201,7 +205,8 @@ uint64_t sequence_seed(uint64_t seed, int32_t sequence_index) {
 
 AddRequestStatus EngineImpl::add_request(const std::string& request_id,
                                          const std::vector<int32_t>& prompt_token_ids,
-                                         const SamplingParams& params) {
+                                         const SamplingParams& params,
+                                         const std::string& cache_salt) {
   params.validate(model_->config().vocab_size, config_.max_logprobs);
   if (params.n > config_.max_num_seqs) {
     throw std::invalid_argument("n must be <= max_num_seqs (" +
@@ -219,6 +224,7 @@ AddRequestStatus EngineImpl::add_request(const std::string& request_id,
     request->sequence_index = index;
     request->key = sequence_key(request_id, index);
     request->prompt_token_ids = prompt_token_ids;
+    request->cache_salt = cache_salt;
     request->params = params;
     request->rng.seed(sequence_seed(seed, index));
     request->arrival_index = arrival_index;
@@ -240,7 +246,8 @@ int64_t EngineImpl::max_beam_width() const {
 
 AddRequestStatus EngineImpl::add_beam_request(const std::string& request_id,
                                               const std::vector<int32_t>& prompt_token_ids,
-                                              const BeamSearchParams& params) {
+                                              const BeamSearchParams& params,
+                                              const std::string& cache_salt) {
   params.validate(max_beam_width());
   validate_prompt(prompt_token_ids, params.max_tokens);
   // Worst case: the prompt's full blocks shared, everything after them private per beam.
@@ -266,6 +273,7 @@ AddRequestStatus EngineImpl::add_beam_request(const std::string& request_id,
     request->is_beam_search = true;
     request->key = sequence_key(request_id, slot);
     request->prompt_token_ids = prompt_token_ids;
+    request->cache_salt = cache_salt;
     request->params.max_tokens = params.max_tokens;
     request->arrival_index = arrival_index;
     request->max_total_tokens = num_prompt + params.max_tokens;
@@ -291,6 +299,7 @@ void EngineImpl::advance_beam_search(const std::string& request_id, BeamSearch& 
   if (step.done) {
     RequestOutput out;
     out.request_id = request_id;
+    out.num_cached_tokens = std::max<int64_t>(0, scheduler_->find(request_id)->num_cached_tokens);
     out.beams = search.results();
     out.finished = true;
     out.finish_reason = out.beams.front().finish_reason;
@@ -319,7 +328,7 @@ void EngineImpl::build_batch(const SchedulerOutput& output) {
   batch.max_blocks_per_seq = 1;
   for (const ScheduledRequest& item : output.scheduled) {
     batch.max_blocks_per_seq = std::max<int64_t>(
-        batch.max_blocks_per_seq, static_cast<int64_t>(item.request->block_table.size()));
+        batch.max_blocks_per_seq, static_cast<int64_t>(item.request->blocks.table.size()));
   }
   batch.block_tables.assign(output.scheduled.size() * batch.max_blocks_per_seq, 0);
   const int64_t block_size = config_.block_size;
@@ -339,12 +348,12 @@ void EngineImpl::build_batch(const SchedulerOutput& output) {
       batch.token_ids.push_back(request.token_at(pos));
       batch.positions.push_back(static_cast<int32_t>(pos));
       batch.slot_mapping.push_back(static_cast<int32_t>(
-          request.block_table[pos / block_size] * block_size + pos % block_size));
+          request.blocks.table[pos / block_size] * block_size + pos % block_size));
     }
     batch.query_start.push_back(static_cast<int32_t>(batch.token_ids.size()));
     batch.context_lens.push_back(static_cast<int32_t>(end));
     batch.prompt_lens.push_back(static_cast<int32_t>(request.num_prompt_tokens()));
-    std::copy(request.block_table.begin(), request.block_table.end(),
+    std::copy(request.blocks.table.begin(), request.blocks.table.end(),
               batch.block_tables.begin() + static_cast<int64_t>(s) * batch.max_blocks_per_seq);
     if (output.scheduled[s].samples_token) {
       batch.logits_rows.push_back(static_cast<int32_t>(batch.token_ids.size()) - 1);
@@ -377,6 +386,7 @@ RequestOutput EngineImpl::sample_next(Request& request, const float* raw_logits)
   RequestOutput out;
   out.request_id = request.id;
   out.sequence_index = request.sequence_index;
+  out.num_cached_tokens = std::max<int64_t>(0, request.num_cached_tokens);
   const float* logits = raw_logits;
   const auto num_output = static_cast<int64_t>(request.output_token_ids.size());
   if (needs_logits_processing(params, num_output)) {

@@ -28,10 +28,12 @@ class EngineImpl : public Engine {
 
   AddRequestStatus add_request(const std::string& request_id,
                                const std::vector<int32_t>& prompt_token_ids,
-                               const SamplingParams& params) override;
+                               const SamplingParams& params,
+                               const std::string& cache_salt = "") override;
   AddRequestStatus add_beam_request(const std::string& request_id,
                                     const std::vector<int32_t>& prompt_token_ids,
-                                    const BeamSearchParams& params) override;
+                                    const BeamSearchParams& params,
+                                    const std::string& cache_salt = "") override;
   // Bounded by max_num_seqs and by the candidates each step needs from the vocabulary.
   int64_t max_beam_width() const override;
   bool abort_request(const std::string& request_id) override;
@@ -40,6 +42,7 @@ class EngineImpl : public Engine {
   }
   std::vector<RequestOutput> step() override;
   bool has_unfinished_requests() const override { return scheduler_->has_unfinished(); }
+  int64_t reset_prefix_cache() override { return scheduler_->reset_prefix_cache(); }
   std::vector<float> compute_prompt_logits(const std::vector<int32_t>& token_ids) override;
 
   const ModelConfig& model_config() const override { return model_->config(); }

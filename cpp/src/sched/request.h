@@ -10,6 +10,7 @@
 
 #include "cadence/engine.h"
 #include "cadence/sampling_params.h"
+#include "kv/kv_cache_manager.h"
 
 namespace cadence {
 
@@ -41,8 +42,14 @@ struct Request {
   RequestState state = RequestState::kWaiting;
   // Tokens whose keys/values are in the cache. Reset to 0 by preemption (recompute).
   int64_t num_computed_tokens = 0;
-  std::vector<int32_t> block_table;  // block ids, token t lives in block_table[t / block_size]
-  int64_t max_total_tokens = 0;      // prompt + max_tokens, capped by max_model_len
+  // The KV blocks (token t lives in blocks.table[t / block_size]) and their prefix hashes.
+  SequenceBlocks blocks;
+  // Separates prefix-cache tenants: only requests with the same salt share cached blocks.
+  std::string cache_salt;
+  // Leading tokens whose KV came from the prefix cache when the request was first admitted
+  // (for an n > 1 or beam request, sequence 0's); -1 until then.
+  int64_t num_cached_tokens = -1;
+  int64_t max_total_tokens = 0;  // prompt + max_tokens, capped by max_model_len
   FinishReason finish_reason = FinishReason::kNone;
   int32_t stop_token_id = -1;
   // Sequence 0 of an n > 1 request: its siblings, parked until its prompt is computed.
@@ -59,6 +66,7 @@ struct Request {
     output_token_ids.push_back(token);
     ++output_counts[token];
   }
+  SequenceTokens tokens() const { return {&prompt_token_ids, &output_token_ids}; }
   int32_t token_at(int64_t position) const {
     return position < num_prompt_tokens() ? prompt_token_ids[position]
                                           : output_token_ids[position - num_prompt_tokens()];

@@ -6,7 +6,9 @@
 namespace cadence {
 
 Scheduler::Scheduler(const SchedulerConfig& config, BlockPool& pool)
-    : config_(config), pool_(pool) {
+    : config_(config),
+      pool_(pool),
+      kv_manager_({config.block_size, config.sliding_window, config.enable_prefix_caching}, pool) {
   if (config_.max_num_seqs < 1 || config_.max_num_batched_tokens < 1 || config_.block_size < 1) {
     throw std::invalid_argument(
         "scheduler: max_num_seqs, max_num_batched_tokens and block_size must be >= 1");
@@ -30,77 +32,35 @@ std::vector<Request*> Scheduler::fork_siblings(Request* leader) {
   std::vector<Request*> siblings;
   siblings.swap(leader->siblings_awaiting_fork);
   for (Request* sibling : siblings) {
-    sibling->block_table = leader->block_table;
-    for (int32_t block : sibling->block_table) {
-      if (block != kFreedBlock) pool_.add_ref(block);
-    }
+    kv_manager_.share(leader->blocks, sibling->blocks);
     sibling->num_computed_tokens = leader->num_computed_tokens;
+    sibling->num_cached_tokens = leader->num_cached_tokens;
     sibling->state = RequestState::kRunning;
     running_.push_back(sibling);
   }
   return siblings;
 }
 
-bool Scheduler::writes_into_shared_block(const Request& request) const {
-  const int64_t block_index = request.num_computed_tokens / config_.block_size;
-  return block_index < static_cast<int64_t>(request.block_table.size()) &&
-         pool_.ref_count(request.block_table[block_index]) > 1;
-}
-
-int64_t Scheduler::blocks_needed(const Request& request, int64_t num_new) const {
-  return blocks_for_tokens(request.num_computed_tokens + num_new) -
-         static_cast<int64_t>(request.block_table.size()) +
-         (writes_into_shared_block(request) ? 1 : 0);
-}
-
-void Scheduler::allocate_for(Request& request, int64_t num_new, SchedulerOutput& output) {
-  if (writes_into_shared_block(request)) {
-    const int64_t block_index = request.num_computed_tokens / config_.block_size;
-    std::vector<int32_t> fresh;
-    pool_.allocate(1, fresh);
-    const int32_t shared = request.block_table[block_index];
-    output.block_copies.emplace_back(shared, fresh[0]);
-    pool_.release({shared});
-    request.block_table[block_index] = fresh[0];
-  }
-  const int64_t num_more = blocks_for_tokens(request.num_computed_tokens + num_new) -
-                           static_cast<int64_t>(request.block_table.size());
-  if (num_more > 0) pool_.allocate(num_more, request.block_table);
-}
-
-void Scheduler::release_blocks(Request& request) {
-  std::vector<int32_t> held;
-  for (int32_t block : request.block_table) {
-    if (block != kFreedBlock) held.push_back(block);
-  }
-  pool_.release(held);
-  request.block_table.clear();
-}
-
-void Scheduler::free_blocks_outside_window(Request& request) {
-  if (config_.sliding_window <= 0) return;
-  // The next token sits at position num_computed_tokens and sees keys from first_key on.
-  const int64_t first_key = request.num_computed_tokens - config_.sliding_window + 1;
-  const int64_t num_outside = std::max<int64_t>(0, first_key) / config_.block_size;
-  for (int64_t b = 0; b < num_outside && b < static_cast<int64_t>(request.block_table.size());
-       ++b) {
-    int32_t& block = request.block_table[b];
-    if (block == kFreedBlock) continue;
-    pool_.release({block});
-    block = kFreedBlock;
-  }
-}
+void Scheduler::release_blocks(Request& request) { kv_manager_.release_all(request.blocks); }
 
 void Scheduler::remove_from_queues(Request* request) {
   running_.erase(std::remove(running_.begin(), running_.end(), request), running_.end());
   waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), request), waiting_.end());
 }
 
-bool Scheduler::abort_request(const std::string& request_id) {
+std::vector<Request*> Scheduler::sequences_of(const std::string& request_id) const {
   std::vector<Request*> sequences;
   for (const auto& [key, request] : requests_) {
     if (request->id == request_id) sequences.push_back(request.get());
   }
+  std::sort(sequences.begin(), sequences.end(), [](const Request* a, const Request* b) {
+    return a->sequence_index > b->sequence_index;
+  });
+  return sequences;
+}
+
+bool Scheduler::abort_request(const std::string& request_id) {
+  const std::vector<Request*> sequences = sequences_of(request_id);
   for (Request* request : sequences) {
     request->finish_reason = FinishReason::kAbort;
     finish_request(request);
@@ -165,9 +125,9 @@ int64_t Scheduler::blocks_needed_for_unit(size_t first, const std::vector<int64_
     const Request& request = *running_[first + m];
     if (num_new[m] == 0) continue;
     total += blocks_for_tokens(request.num_computed_tokens + num_new[m]) -
-             static_cast<int64_t>(request.block_table.size());
-    if (writes_into_shared_block(request)) {
-      ++writers[request.block_table[request.num_computed_tokens / config_.block_size]];
+             static_cast<int64_t>(request.blocks.table.size());
+    if (kv_manager_.writes_into_shared_block(request.blocks, request.num_computed_tokens)) {
+      ++writers[request.blocks.table[request.num_computed_tokens / config_.block_size]];
     }
   }
   // Writers copy the shared block in turn; the last holder of it writes in place.
@@ -179,14 +139,15 @@ int64_t Scheduler::blocks_needed_for_unit(size_t first, const std::vector<int64_
 
 void Scheduler::restart_beam_search(const std::string& request_id) {
   Request* leader = find(request_id);
-  for (const auto& [key, owned] : requests_) {
-    Request* request = owned.get();
-    if (request->id != request_id) continue;
+  const int64_t num_prompt_blocks = leader->num_prompt_tokens() / config_.block_size;
+  for (Request* request : sequences_of(request_id)) {
     running_.erase(std::remove(running_.begin(), running_.end(), request), running_.end());
     release_blocks(*request);
     request->num_computed_tokens = 0;
     request->output_token_ids.clear();
     request->output_counts.clear();
+    auto& hashes = request->blocks.hashes;  // only the prompt's tokens remain
+    hashes.resize(std::min<size_t>(hashes.size(), static_cast<size_t>(num_prompt_blocks)));
     if (request != leader && request->state != RequestState::kAwaitingFork) {
       request->state = RequestState::kAwaitingFork;
       leader->siblings_awaiting_fork.push_back(request);
@@ -205,7 +166,7 @@ void Scheduler::move_beams(const std::string& request_id, const std::vector<int3
   }
   // Parents as they were before any slot changes (a parent may itself be overwritten).
   struct Snapshot {
-    std::vector<int32_t> block_table;
+    SequenceBlocks blocks;
     std::vector<int32_t> output_token_ids;
     std::unordered_map<int32_t, int32_t> output_counts;
     int64_t num_computed_tokens = 0;
@@ -215,15 +176,13 @@ void Scheduler::move_beams(const std::string& request_id, const std::vector<int3
     const int32_t p = parent[s];
     if (p < 0 || p == static_cast<int32_t>(s) || parents.count(p) != 0) continue;
     const Request& source = *slots[p];
-    parents[p] = {source.block_table, source.output_token_ids, source.output_counts,
+    parents[p] = {source.blocks, source.output_token_ids, source.output_counts,
                   source.num_computed_tokens};
   }
   for (size_t s = 0; s < width; ++s) {  // references first, so no shared block hits zero
     const int32_t p = parent[s];
     if (p < 0 || p == static_cast<int32_t>(s)) continue;
-    for (int32_t block : parents[p].block_table) {
-      if (block != kFreedBlock) pool_.add_ref(block);
-    }
+    kv_manager_.add_refs(parents[p].blocks);
   }
   for (size_t s = 0; s < width; ++s) {
     const int32_t p = parent[s];
@@ -231,7 +190,7 @@ void Scheduler::move_beams(const std::string& request_id, const std::vector<int3
     Request& slot = *slots[s];
     const Snapshot& source = parents[p];
     release_blocks(slot);
-    slot.block_table = source.block_table;
+    slot.blocks = source.blocks;
     slot.output_token_ids = source.output_token_ids;
     slot.output_counts = source.output_counts;
     slot.num_computed_tokens = source.num_computed_tokens;
@@ -262,7 +221,7 @@ SchedulerOutput Scheduler::schedule() {
       unit_budget -= num_new[m - i];
     }
     bool preempted_self = false;
-    while (!pool_.can_allocate(blocks_needed_for_unit(i, num_new))) {
+    while (!kv_manager_.can_allocate(blocks_needed_for_unit(i, num_new))) {
       const bool victim_is_this_unit = running_.size() == end;  // the unit is the newest
       preempt(running_.back(), output);
       ++output.num_preempted;
@@ -275,7 +234,7 @@ SchedulerOutput Scheduler::schedule() {
     for (size_t m = i; m < end; ++m) {
       if (num_new[m - i] == 0) continue;  // a beam waiting for its siblings' tokens
       Request* request = running_[m];
-      allocate_for(*request, num_new[m - i], output);
+      allocate_slots(*request, num_new[m - i], output);
       output.scheduled.push_back(
           {request, num_new[m - i],
            request->num_computed_tokens + num_new[m - i] == request->num_tokens()});
@@ -289,31 +248,63 @@ SchedulerOutput Scheduler::schedule() {
   //    Not in a step that had to preempt: memory is tight, let running requests finish.
   while (output.num_preempted == 0 && !waiting_.empty() && budget > 0 &&
          static_cast<int64_t>(running_.size()) < config_.max_num_seqs) {
-    Request* request = waiting_.front();
-    // Sequence 0 of an n > 1 request brings its parked siblings into the running set.
-    const auto num_seqs_joining = static_cast<int64_t>(1 + request->siblings_awaiting_fork.size());
-    if (static_cast<int64_t>(running_.size()) + num_seqs_joining > config_.max_num_seqs &&
-        !running_.empty()) {
-      break;
-    }
-    const int64_t num_new = std::min(request->num_tokens() - request->num_computed_tokens, budget);
-    if (!pool_.can_allocate(blocks_needed(*request, num_new))) break;
-    waiting_.pop_front();
-    allocate_for(*request, num_new, output);
-    request->state = RequestState::kRunning;
-    running_.push_back(request);
-    output.scheduled.push_back(
-        {request, num_new, request->num_computed_tokens + num_new == request->num_tokens()});
-    output.num_batched_tokens += num_new;
-    budget -= num_new;
+    if (!admit_next(budget, output)) break;
   }
   return output;
 }
 
+bool Scheduler::admit_next(int64_t& budget, SchedulerOutput& output) {
+  Request* request = waiting_.front();
+  // Sequence 0 of an n > 1 request brings its parked siblings into the running set.
+  const auto num_seqs_joining = static_cast<int64_t>(1 + request->siblings_awaiting_fork.size());
+  if (static_cast<int64_t>(running_.size()) + num_seqs_joining > config_.max_num_seqs &&
+      !running_.empty()) {
+    return false;
+  }
+  // The cached prefix: whole blocks, at least the last token left to compute. Prompt logprobs
+  // need the logits of every prompt position, so such a request computes them all.
+  const bool wants_prompt_logprobs = request->params.prompt_logprobs >= 0;
+  const int64_t num_hit_blocks =
+      wants_prompt_logprobs
+          ? 0
+          : kv_manager_.find_cached_prefix(request->blocks, request->tokens(), request->cache_salt);
+  const int64_t num_hit_tokens = num_hit_blocks * config_.block_size;
+  const int64_t num_new = std::min(request->num_tokens() - num_hit_tokens, budget);
+  // New blocks past the hit, plus the hit blocks that are cached now: taking them removes
+  // them from what the pool can allocate.
+  const int64_t num_blocks = blocks_for_tokens(num_hit_tokens + num_new) - num_hit_blocks +
+                             kv_manager_.num_evictable(request->blocks, num_hit_blocks);
+  if (!kv_manager_.can_allocate(num_blocks)) return false;
+  waiting_.pop_front();
+  if (!wants_prompt_logprobs) {
+    kv_manager_.take_cached_prefix(request->blocks, num_hit_blocks, request->num_tokens());
+  }
+  request->num_computed_tokens = num_hit_tokens;
+  if (request->num_cached_tokens < 0) request->num_cached_tokens = num_hit_tokens;
+  allocate_slots(*request, num_new, output);
+  request->state = RequestState::kRunning;
+  running_.push_back(request);
+  output.scheduled.push_back(
+      {request, num_new, request->num_computed_tokens + num_new == request->num_tokens()});
+  output.num_batched_tokens += num_new;
+  budget -= num_new;
+  return true;
+}
+
+void Scheduler::allocate_slots(Request& request, int64_t num_new, SchedulerOutput& output) {
+  if (!kv_manager_.allocate_slots(request.blocks, request.num_computed_tokens, num_new,
+                                  output.block_copies)) {
+    throw std::logic_error("allocate_slots for " + request.key + " after the space was checked");
+  }
+}
+
 void Scheduler::on_step_done(const SchedulerOutput& output) {
   for (const ScheduledRequest& item : output.scheduled) {
-    item.request->num_computed_tokens += item.num_new_tokens;
-    free_blocks_outside_window(*item.request);
+    Request& request = *item.request;
+    request.num_computed_tokens += item.num_new_tokens;
+    kv_manager_.cache_full_blocks(request.blocks, request.tokens(), request.num_computed_tokens,
+                                  request.cache_salt);
+    kv_manager_.free_outside_window(request.blocks, request.num_computed_tokens);
   }
 }
 
@@ -324,17 +315,29 @@ void Scheduler::check_invariants() const {
   for (const auto& [key, request] : requests_) {
     if (request->state == RequestState::kAwaitingFork) {
       ++num_parked;
-      if (!request->block_table.empty()) {
+      if (!request->blocks.table.empty()) {
         throw std::logic_error("sequence " + key + " holds blocks before its fork");
       }
     }
-    for (int32_t block : request->block_table) {
-      if (block != kFreedBlock) ++references[block];
+    const std::vector<int32_t>& table = request->blocks.table;
+    for (size_t b = 0; b < table.size(); ++b) {
+      if (table[b] == kFreedBlock) continue;
+      ++references[table[b]];
+      // A hashed block holds exactly the prefix this sequence's chain says it does.
+      if (pool_.is_hashed(table[b]) && (b >= request->blocks.hashes.size() ||
+                                        pool_.hash_of(table[b]) != request->blocks.hashes[b])) {
+        throw std::logic_error("sequence " + key + " block " + std::to_string(b) +
+                               " is cached under another prefix's hash");
+      }
+    }
+    if (request->blocks.num_offered_blocks > static_cast<int64_t>(table.size()) ||
+        request->blocks.num_offered_blocks * config_.block_size > request->num_computed_tokens) {
+      throw std::logic_error("sequence " + key + " offered blocks it has not computed");
     }
     // Freed entries only with a window, and only for blocks the next token does not see.
     const int64_t first_key = request->num_computed_tokens - config_.sliding_window + 1;
-    for (size_t b = 0; b < request->block_table.size(); ++b) {
-      if (request->block_table[b] == kFreedBlock &&
+    for (size_t b = 0; b < table.size(); ++b) {
+      if (table[b] == kFreedBlock &&
           (config_.sliding_window <= 0 ||
            static_cast<int64_t>(b + 1) * config_.block_size > first_key)) {
         throw std::logic_error("sequence " + key + " freed block " + std::to_string(b) +
@@ -347,7 +350,7 @@ void Scheduler::check_invariants() const {
       throw std::logic_error("request " + request->key +
                              " is in the running queue but not running");
     }
-    if (static_cast<int64_t>(request->block_table.size()) <
+    if (static_cast<int64_t>(request->blocks.table.size()) <
         blocks_for_tokens(request->num_computed_tokens)) {
       throw std::logic_error("request " + request->key + " has fewer blocks than computed tokens");
     }
@@ -363,7 +366,7 @@ void Scheduler::check_invariants() const {
     i = end;
   }
   for (const Request* request : waiting_) {
-    if (request->state != RequestState::kWaiting || !request->block_table.empty() ||
+    if (request->state != RequestState::kWaiting || !request->blocks.table.empty() ||
         request->num_computed_tokens != 0) {
       throw std::logic_error("waiting request " + request->key + " holds blocks or progress");
     }

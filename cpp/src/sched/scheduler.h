@@ -18,6 +18,12 @@
 // restarts from its prompt (its search is deterministic, so the result is the same). A
 // beam that already has this step's token computed waits (is not scheduled) until its
 // siblings catch up.
+//
+// Prefix caching (SchedulerConfig::enable_prefix_caching, see kv/kv_cache_manager.h): a
+// request being admitted with nothing computed takes the cached blocks of its longest cached
+// prefix of full blocks and starts computing after them (at least its last token is computed);
+// a request asking for prompt logprobs computes every position, so it takes none. Blocks
+// become cached as sequences compute them, and stay cached after release until evicted.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +34,7 @@
 #include <vector>
 
 #include "kv/block_pool.h"
+#include "kv/kv_cache_manager.h"
 #include "sched/request.h"
 
 namespace cadence {
@@ -37,10 +44,8 @@ struct SchedulerConfig {
   int64_t max_num_batched_tokens = 2048;  // tokens computed per step, >= 1
   int64_t block_size = 16;                // tokens per block, >= 1
   int64_t sliding_window = 0;             // > 0: free blocks outside it (see above); 0: keep
+  bool enable_prefix_caching = true;      // reuse cached blocks of equal prefixes (see above)
 };
-
-// A block-table entry whose block was released because it fell outside the sliding window.
-constexpr int32_t kFreedBlock = -1;
 
 struct ScheduledRequest {
   Request* request = nullptr;
@@ -67,7 +72,7 @@ class Scheduler {
   Scheduler(const SchedulerConfig& config, BlockPool& pool);
 
   int64_t blocks_for_tokens(int64_t num_tokens) const {
-    return (num_tokens + config_.block_size - 1) / config_.block_size;
+    return kv_manager_.blocks_for_tokens(num_tokens);
   }
   // Queues a sequence; one in state kAwaitingFork is only registered (its leader forks it).
   void add_request(std::unique_ptr<Request> request);
@@ -101,6 +106,9 @@ class Scheduler {
   int64_t num_waiting() const { return static_cast<int64_t>(waiting_.size()); }
   bool has_unfinished() const { return !requests_.empty(); }
   int64_t num_preemptions() const { return num_preemptions_; }
+  const PrefixCacheStats& prefix_cache_stats() const { return kv_manager_.stats(); }
+  // Forgets every cached prefix; returns the number of cached blocks dropped.
+  int64_t reset_prefix_cache() { return kv_manager_.reset_prefix_cache(); }
 
   // Throws std::logic_error when running/waiting/blocks bookkeeping disagree, on top of
   // the pool's own invariant check.
@@ -116,20 +124,21 @@ class Scheduler {
   // Blocks the unit's sequences need to compute num_new[i] more tokens each, counting a
   // block that several of them share and write into once per copy actually made.
   int64_t blocks_needed_for_unit(size_t first, const std::vector<int64_t>& num_new) const;
+  // The request's unfinished sequences, highest sequence index first: a fixed order (the map's
+  // is not), so the order in which their blocks are released, and so evicted, is reproducible.
+  std::vector<Request*> sequences_of(const std::string& request_id) const;
   void remove_from_queues(Request* request);
-  // Releases the request's blocks (skipping kFreedBlock entries) and clears its table.
+  // Admits the head of the waiting queue when budget and blocks allow (taking its cached
+  // prefix). False when it cannot be admitted now.
+  bool admit_next(int64_t& budget, SchedulerOutput& output);
+  // Gives the request the blocks for num_new more tokens; the caller checked the space.
+  void allocate_slots(Request& request, int64_t num_new, SchedulerOutput& output);
+  // Releases the request's blocks (kept as cached prefixes where hashed).
   void release_blocks(Request& request);
-  // Sliding window: releases the blocks the request's next token no longer sees.
-  void free_blocks_outside_window(Request& request);
-  // Blocks `request` needs to compute num_new more tokens, including a private copy of a
-  // shared block it would write into.
-  int64_t blocks_needed(const Request& request, int64_t num_new) const;
-  bool writes_into_shared_block(const Request& request) const;
-  // Allocates what blocks_needed counted and records the copy-on-write, if any.
-  void allocate_for(Request& request, int64_t num_new, SchedulerOutput& output);
 
   SchedulerConfig config_;
   BlockPool& pool_;
+  KvCacheManager kv_manager_;
   std::unordered_map<std::string, std::unique_ptr<Request>> requests_;
   std::vector<Request*> running_;  // admission order, oldest first
   std::deque<Request*> waiting_;
