@@ -6,6 +6,7 @@
 
 #include "sample/beam_search.h"
 #include "sched/scheduler.h"
+#include "scheduler_test_util.h"
 #include "test_harness.h"
 
 using namespace cadence;
@@ -143,28 +144,14 @@ namespace {
 // The scheduler side of a beam request: `width` slots, 1.. parked behind slot 0.
 void add_beam_request(Scheduler& scheduler, const std::string& id, int32_t width,
                       int num_prompt_tokens) {
-  std::vector<std::unique_ptr<Request>> slots;
-  for (int32_t s = 0; s < width; ++s) {
-    auto request = std::make_unique<Request>();
-    request->id = id;
-    request->sequence_index = s;
-    request->is_beam_search = true;
-    request->key = sequence_key(id, s);
-    request->prompt_token_ids.assign(num_prompt_tokens, 3);
-    request->params.max_tokens = 64;
-    if (s > 0) {
-      request->state = RequestState::kAwaitingFork;
-      slots[0]->siblings_awaiting_fork.push_back(request.get());
-    }
-    slots.push_back(std::move(request));
-  }
-  for (auto& request : slots) scheduler.add_request(std::move(request));
+  cadence_test::add_group(scheduler, id, width, std::vector<int32_t>(num_prompt_tokens, 3), 64,
+                          /*is_beam_search=*/true);
 }
 
 // After a step of the engine: every scheduled slot has computed its tokens.
 void move_and_append(Scheduler& scheduler, const std::string& id,
                      const std::vector<int32_t>& parent) {
-  scheduler.move_beams(id, parent);
+  scheduler.continue_sequences(id, parent);
   for (size_t s = 0; s < parent.size(); ++s) {
     scheduler.find(sequence_key(id, static_cast<int32_t>(s)))->append_output(9);
   }
@@ -219,11 +206,7 @@ TEST(a_beam_waits_for_its_siblings_when_the_budget_runs_out) {
 TEST(preempting_a_beam_search_frees_all_its_blocks_and_restarts_it) {
   BlockPool pool(7);
   Scheduler scheduler({8, 64, 4}, pool);
-  auto older = std::make_unique<Request>();
-  older->id = older->key = "old";
-  older->prompt_token_ids.assign(8, 1);
-  older->params.max_tokens = 64;
-  scheduler.add_request(std::move(older));
+  scheduler.add_request(cadence_test::make_sequence("old", std::vector<int32_t>(8, 1), 64));
   add_beam_request(scheduler, "b", 2, 4);
   SchedulerOutput out = scheduler.schedule();  // "old": 2 blocks, "b" slot 0: 1 block
   CHECK(out.scheduled.size() == 2);
@@ -257,7 +240,6 @@ TEST(preempting_a_beam_search_frees_all_its_blocks_and_restarts_it) {
   const Request* slot1 = scheduler.find(sequence_key("b", 1));
   CHECK(slot0->state == RequestState::kWaiting && slot0->output_token_ids.empty());
   CHECK(slot1->state == RequestState::kAwaitingFork && slot1->blocks.table.empty());
-  CHECK(slot0->siblings_awaiting_fork.size() == 1);
   CHECK(pool.num_used_blocks() == static_cast<int64_t>(scheduler.find("old")->blocks.table.size()));
   CHECK(!scheduler.abort_sequence("b", 1));  // beams are only removed together
   CHECK(scheduler.abort_request("b"));

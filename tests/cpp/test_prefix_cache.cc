@@ -11,6 +11,7 @@
 #include "kv/block_hash.h"
 #include "kv/block_pool.h"
 #include "sched/scheduler.h"
+#include "scheduler_test_util.h"
 #include "test_harness.h"
 #include "util/sha256.h"
 
@@ -33,28 +34,12 @@ BlockHash hash_of_tokens(const std::vector<int32_t>& tokens, const BlockHash* pa
   return hash_block(parent, tokens.data(), static_cast<int64_t>(tokens.size()), salt);
 }
 
+using cadence_test::complete_step;
+using cadence_test::iota_tokens;
+
 std::unique_ptr<Request> make_request(const std::string& id, std::vector<int32_t> prompt,
                                       int max_tokens = 8, const std::string& salt = "") {
-  auto request = std::make_unique<Request>();
-  request->id = request->key = id;
-  request->prompt_token_ids = std::move(prompt);
-  request->params.max_tokens = max_tokens;
-  request->cache_salt = salt;
-  return request;
-}
-
-std::vector<int32_t> iota_tokens(int32_t first, int count) {
-  std::vector<int32_t> tokens;
-  for (int i = 0; i < count; ++i) tokens.push_back(first + i);
-  return tokens;
-}
-
-// The engine's part after a step: progress advances and every sampling request gets a token.
-void complete_step(Scheduler& scheduler, const SchedulerOutput& output, int32_t token = 1) {
-  scheduler.on_step_done(output);
-  for (const auto& item : output.scheduled) {
-    if (item.samples_token) item.request->append_output(token);
-  }
+  return cadence_test::make_sequence(id, std::move(prompt), max_tokens, salt);
 }
 
 // Runs steps until the request has sampled a token; returns the first step's schedule entry.
@@ -71,6 +56,15 @@ ScheduledRequest run_prefill(Scheduler& scheduler, const std::string& id) {
     if (request != nullptr && !request->output_token_ids.empty()) break;
   }
   return first;
+}
+
+// A one-token request on `prompt`, run until it has computed the prompt, then finished: its
+// full blocks stay cached.
+void compute_and_finish(Scheduler& scheduler, const std::string& id, std::vector<int32_t> prompt,
+                        const std::string& salt = "") {
+  scheduler.add_request(make_request(id, std::move(prompt), 1, salt));
+  run_prefill(scheduler, id);
+  scheduler.finish_request(scheduler.find(id));
 }
 
 }  // namespace
@@ -183,9 +177,7 @@ TEST(hash_index_survives_many_inserts_and_evictions) {
 TEST(a_second_request_reuses_the_full_blocks_of_the_first) {
   BlockPool pool(16);
   Scheduler scheduler({8, 64, 4}, pool);
-  scheduler.add_request(make_request("a", iota_tokens(100, 10), 1));
-  run_prefill(scheduler, "a");
-  scheduler.finish_request(scheduler.find("a"));
+  compute_and_finish(scheduler, "a", iota_tokens(100, 10));
   CHECK(pool.num_used_blocks() == 0);
   CHECK(pool.num_cached_blocks() == 2);  // tokens 0..7; the partial third block is not cached
 
@@ -205,9 +197,7 @@ TEST(a_second_request_reuses_the_full_blocks_of_the_first) {
 TEST(a_fully_cached_prompt_still_computes_its_last_token) {
   BlockPool pool(16);
   Scheduler scheduler({8, 64, 4}, pool);
-  scheduler.add_request(make_request("a", iota_tokens(0, 8), 1));
-  run_prefill(scheduler, "a");
-  scheduler.finish_request(scheduler.find("a"));
+  compute_and_finish(scheduler, "a", iota_tokens(0, 8));
   scheduler.add_request(make_request("b", iota_tokens(0, 8)));
   const ScheduledRequest first = run_prefill(scheduler, "b");
   // Both blocks are cached, but the last token's logits are needed: the hit is one block.
@@ -218,9 +208,7 @@ TEST(a_fully_cached_prompt_still_computes_its_last_token) {
 TEST(different_salts_never_share_blocks) {
   BlockPool pool(16);
   Scheduler scheduler({8, 64, 4}, pool);
-  scheduler.add_request(make_request("a", iota_tokens(0, 9), 1, "tenant-a"));
-  run_prefill(scheduler, "a");
-  scheduler.finish_request(scheduler.find("a"));
+  compute_and_finish(scheduler, "a", iota_tokens(0, 9), "tenant-a");
   scheduler.add_request(make_request("b", iota_tokens(0, 9), 8, "tenant-b"));
   scheduler.add_request(make_request("c", iota_tokens(0, 9), 8));
   run_prefill(scheduler, "b");
@@ -272,9 +260,7 @@ TEST(generated_tokens_fill_cacheable_blocks_too) {
 TEST(prompt_logprobs_requests_compute_every_position_but_fill_the_cache) {
   BlockPool pool(16);
   Scheduler scheduler({8, 64, 4}, pool);
-  scheduler.add_request(make_request("a", iota_tokens(0, 9), 1));
-  run_prefill(scheduler, "a");
-  scheduler.finish_request(scheduler.find("a"));
+  compute_and_finish(scheduler, "a", iota_tokens(0, 9));
   auto wants = make_request("b", iota_tokens(0, 9));
   wants->params.prompt_logprobs = 1;
   scheduler.add_request(std::move(wants));
@@ -307,25 +293,13 @@ TEST(preempted_request_recomputes_from_its_own_cached_blocks) {
 TEST(forked_siblings_share_cached_prefix_blocks) {
   BlockPool pool(32);
   Scheduler scheduler({8, 64, 4}, pool);
-  scheduler.add_request(make_request("warm", iota_tokens(0, 10), 1));
-  run_prefill(scheduler, "warm");
-  scheduler.finish_request(scheduler.find("warm"));
-  auto leader = make_request("n", iota_tokens(0, 10));
-  Request* leader_ptr = leader.get();
-  auto sibling = std::make_unique<Request>();
-  sibling->id = "n";
-  sibling->sequence_index = 1;
-  sibling->key = sequence_key("n", 1);
-  sibling->prompt_token_ids = leader_ptr->prompt_token_ids;
-  sibling->params.max_tokens = 8;
-  sibling->state = RequestState::kAwaitingFork;
-  leader_ptr->siblings_awaiting_fork.push_back(sibling.get());
-  scheduler.add_request(std::move(leader));
-  scheduler.add_request(std::move(sibling));
+  compute_and_finish(scheduler, "warm", iota_tokens(0, 10));
+  RequestGroup* group = cadence_test::add_group(scheduler, "n", 2, iota_tokens(0, 10));
+  Request* leader_ptr = group->sequences[0].get();
   SchedulerOutput out = scheduler.schedule();
   CHECK(out.scheduled.size() == 1 && out.scheduled[0].num_new_tokens == 2);
   scheduler.on_step_done(out);
-  const std::vector<Request*> forked = scheduler.fork_siblings(leader_ptr);
+  const std::vector<Request*> forked = scheduler.fork("n");
   CHECK(forked.size() == 1 && forked[0]->num_cached_tokens == 8);
   CHECK(pool.ref_count(leader_ptr->blocks.table[0]) == 2);
   scheduler.check_invariants();
@@ -338,9 +312,7 @@ TEST(forked_siblings_share_cached_prefix_blocks) {
 TEST(prefix_caching_off_never_caches) {
   BlockPool pool(16);
   Scheduler scheduler({8, 64, 4, 0, false}, pool);
-  scheduler.add_request(make_request("a", iota_tokens(0, 9), 1));
-  run_prefill(scheduler, "a");
-  scheduler.finish_request(scheduler.find("a"));
+  compute_and_finish(scheduler, "a", iota_tokens(0, 9));
   CHECK(pool.num_cached_blocks() == 0);
   scheduler.add_request(make_request("b", iota_tokens(0, 9)));
   CHECK(run_prefill(scheduler, "b").num_new_tokens == 9);
@@ -389,19 +361,16 @@ TEST(random_workload_keeps_cache_invariants) {
         const int n = 1 + static_cast<int>(rng() % 3);
         const std::string salt = rng() % 4 == 0 ? "s" : "";
         const bool prompt_logprobs = rng() % 6 == 0;
-        std::vector<std::unique_ptr<Request>> sequences;
+        auto group = std::make_unique<RequestGroup>();
+        group->id = id;
+        const int max_tokens = 1 + static_cast<int>(rng() % 12);
         for (int s = 0; s < n; ++s) {
-          auto request = make_request(id, prompt, 1 + static_cast<int>(rng() % 12), salt);
+          auto request = make_request(id, prompt, max_tokens, salt);
           request->sequence_index = s;
-          request->key = sequence_key(id, s);
           if (prompt_logprobs) request->params.prompt_logprobs = 0;
-          if (s > 0) {
-            request->state = RequestState::kAwaitingFork;
-            sequences[0]->siblings_awaiting_fork.push_back(request.get());
-          }
-          sequences.push_back(std::move(request));
+          group->sequences.push_back(std::move(request));
         }
-        for (auto& request : sequences) scheduler.add_request(std::move(request));
+        scheduler.add_group(std::move(group));
         live.push_back(id);
       } else if (choice < 4 && !live.empty()) {
         const size_t i = rng() % live.size();
@@ -414,8 +383,9 @@ TEST(random_workload_keeps_cache_invariants) {
         for (const auto& item : out.scheduled) {
           if (!item.samples_token) continue;
           std::vector<Request*> sequences = {item.request};
-          for (Request* sibling : scheduler.fork_siblings(item.request))
-            sequences.push_back(sibling);
+          if (item.request->sequence_index == 0 && item.request->group->has_parked()) {
+            for (Request* sibling : scheduler.fork(item.request->id)) sequences.push_back(sibling);
+          }
           for (Request* sequence : sequences) {
             sequence->append_output(static_cast<int32_t>(2000 + rng() % 3));
             if (static_cast<int64_t>(sequence->output_token_ids.size()) >=

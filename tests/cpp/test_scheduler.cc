@@ -5,32 +5,22 @@
 #include <string>
 
 #include "sched/scheduler.h"
+#include "scheduler_test_util.h"
 #include "test_harness.h"
 
 using namespace cadence;
 
 namespace {
 
+using cadence_test::complete_step;
+
+// Distinct prompt tokens per request, so no two requests share a cached prefix
+// (test_prefix_cache.cc covers sharing).
 std::unique_ptr<Request> make_request(const std::string& id, int num_prompt_tokens,
                                       int max_tokens = 8) {
-  auto request = std::make_unique<Request>();
-  request->id = id;
-  request->key = id;
-  // Distinct per request, so no two requests share a cached prefix (test_prefix_cache.cc
-  // covers sharing).
   const auto base = static_cast<int32_t>(std::hash<std::string>()(id) % 1000) * 1000;
-  for (int i = 0; i < num_prompt_tokens; ++i) request->prompt_token_ids.push_back(base + i);
-  request->params.max_tokens = max_tokens;
-  return request;
-}
-
-// Plays the engine's part after a step: advance progress, append one token to every
-// request that sampled.
-void complete_step(Scheduler& scheduler, const SchedulerOutput& output) {
-  scheduler.on_step_done(output);
-  for (const auto& item : output.scheduled) {
-    if (item.samples_token) item.request->output_token_ids.push_back(1);
-  }
+  return cadence_test::make_sequence(id, cadence_test::iota_tokens(base, num_prompt_tokens),
+                                     max_tokens);
 }
 
 }  // namespace
@@ -195,25 +185,16 @@ TEST(many_requests_under_memory_pressure_keep_invariants) {
 TEST(siblings_share_prompt_blocks_and_copy_the_partial_one_on_write) {
   BlockPool pool(16);
   Scheduler scheduler({8, 1000, 4}, pool);
-  auto leader = make_request("r", 10, 5);  // 10 prompt tokens: blocks 0, 1 full, 2 partial
-  std::vector<std::unique_ptr<Request>> siblings;
-  for (int i = 1; i <= 2; ++i) {
-    auto sibling = make_request("r", 10, 5);
-    sibling->sequence_index = i;
-    sibling->key = sequence_key("r", i);
-    sibling->state = RequestState::kAwaitingFork;
-    leader->siblings_awaiting_fork.push_back(sibling.get());
-    siblings.push_back(std::move(sibling));
-  }
-  Request* leader_ptr = leader.get();
-  scheduler.add_request(std::move(leader));
-  for (auto& sibling : siblings) scheduler.add_request(std::move(sibling));
+  // 10 prompt tokens: blocks 0, 1 full, 2 partial.
+  RequestGroup* group =
+      cadence_test::add_group(scheduler, "r", 3, cadence_test::iota_tokens(0, 10), 5);
+  Request* leader_ptr = group->sequences[0].get();
   scheduler.check_invariants();
 
   SchedulerOutput out = scheduler.schedule();
   CHECK(out.scheduled.size() == 1);  // only the leader computes the prompt
   scheduler.on_step_done(out);
-  const std::vector<Request*> forked = scheduler.fork_siblings(leader_ptr);
+  const std::vector<Request*> forked = scheduler.fork("r");
   CHECK(forked.size() == 2);
   for (Request* sequence : forked) CHECK(sequence->blocks.table == leader_ptr->blocks.table);
   CHECK(pool.num_used_blocks() == 3);  // shared, not copied

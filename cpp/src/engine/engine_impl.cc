@@ -216,26 +216,20 @@ AddRequestStatus EngineImpl::add_request(const std::string& request_id,
   validate_prompt(prompt_token_ids, params.max_tokens);
   if (scheduler_->contains(request_id)) return AddRequestStatus::kDuplicateId;
   const uint64_t seed = params.seed.has_value() ? *params.seed : seed_rng_();
-  const int64_t arrival_index = next_arrival_index_++;
-  std::vector<std::unique_ptr<Request>> sequences;
+  auto group = std::make_unique<RequestGroup>();
+  group->id = request_id;
   for (int32_t index = 0; index < params.n; ++index) {
     auto request = std::make_unique<Request>();
     request->id = request_id;
     request->sequence_index = index;
-    request->key = sequence_key(request_id, index);
     request->prompt_token_ids = prompt_token_ids;
     request->cache_salt = cache_salt;
     request->params = params;
     request->rng.seed(sequence_seed(seed, index));
-    request->arrival_index = arrival_index;
     request->max_total_tokens = static_cast<int64_t>(prompt_token_ids.size()) + params.max_tokens;
-    if (index > 0) {
-      request->state = RequestState::kAwaitingFork;
-      sequences[0]->siblings_awaiting_fork.push_back(request.get());
-    }
-    sequences.push_back(std::move(request));
+    group->sequences.push_back(std::move(request));
   }
-  for (auto& request : sequences) scheduler_->add_request(std::move(request));
+  scheduler_->add_group(std::move(group));
   return AddRequestStatus::kOk;
 }
 
@@ -264,26 +258,20 @@ AddRequestStatus EngineImpl::add_beam_request(const std::string& request_id,
                                 "; raise kv_cache_memory_bytes or lower beam_width or max_tokens");
   }
   if (scheduler_->contains(request_id)) return AddRequestStatus::kDuplicateId;
-  const int64_t arrival_index = next_arrival_index_++;
-  std::vector<std::unique_ptr<Request>> slots;
+  auto group = std::make_unique<RequestGroup>();
+  group->id = request_id;
+  group->is_beam_search = true;
   for (int32_t slot = 0; slot < params.beam_width; ++slot) {
     auto request = std::make_unique<Request>();
     request->id = request_id;
     request->sequence_index = slot;
-    request->is_beam_search = true;
-    request->key = sequence_key(request_id, slot);
     request->prompt_token_ids = prompt_token_ids;
     request->cache_salt = cache_salt;
     request->params.max_tokens = params.max_tokens;
-    request->arrival_index = arrival_index;
     request->max_total_tokens = num_prompt + params.max_tokens;
-    if (slot > 0) {
-      request->state = RequestState::kAwaitingFork;
-      slots[0]->siblings_awaiting_fork.push_back(request.get());
-    }
-    slots.push_back(std::move(request));
+    group->sequences.push_back(std::move(request));
   }
-  for (auto& request : slots) scheduler_->add_request(std::move(request));
+  scheduler_->add_group(std::move(group));
   beam_searches_.emplace(request_id, BeamSearch(params, model_->config().eos_token_ids));
   return AddRequestStatus::kOk;
 }
@@ -308,7 +296,7 @@ void EngineImpl::advance_beam_search(const std::string& request_id, BeamSearch& 
     beam_searches_.erase(request_id);       // `search` is gone after this
     return;
   }
-  scheduler_->move_beams(request_id, step.parent);
+  scheduler_->continue_sequences(request_id, step.parent);
   for (int32_t slot = 0; slot < search.beam_width(); ++slot) {
     if (step.parent[slot] < 0) continue;
     scheduler_->find(sequence_key(request_id, slot))->append_output(step.token[slot]);
@@ -441,7 +429,7 @@ std::vector<RequestOutput> EngineImpl::step() {
           raw_logits, vocab_size, request.prompt_token_ids[next], request.params.prompt_logprobs));
       continue;
     }
-    if (request.is_beam_search) {
+    if (request.group->is_beam_search) {
       beam_rows.push_back({&beam_searches_.at(request.id), request.sequence_index, raw_logits});
       if (std::find(beam_searches_with_logits.begin(), beam_searches_with_logits.end(),
                     request.id) == beam_searches_with_logits.end()) {
@@ -451,8 +439,8 @@ std::vector<RequestOutput> EngineImpl::step() {
     }
     // The prompt is computed: parked siblings (n > 1) join and sample from the same row.
     std::vector<Request*> sequences = {&request};
-    if (!request.siblings_awaiting_fork.empty()) {
-      for (Request* sibling : scheduler_->fork_siblings(&request)) sequences.push_back(sibling);
+    if (request.sequence_index == 0 && request.group->has_parked()) {
+      for (Request* sibling : scheduler_->fork(request.id)) sequences.push_back(sibling);
     }
     for (Request* sequence : sequences) {
       results.push_back(sample_next(*sequence, raw_logits));

@@ -78,7 +78,6 @@ class EngineImpl : public Engine {
   std::unique_ptr<Scheduler> scheduler_;
   Sampler sampler_;
   std::mt19937_64 seed_rng_;
-  int64_t next_arrival_index_ = 0;
   kernels::ExecutionContext ctx_;  // the device, threads and memory the model runs on
   ForwardBatch batch_;             // reused across steps
   // The model writes each step's logits here: rows of vocab_size floats, grown (never shrunk)

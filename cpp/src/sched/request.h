@@ -1,8 +1,10 @@
-// The engine's state for one request, shared by the scheduler, the model runner and the
-// sampler. Token positions: [0, num_prompt_tokens) prompt, then the generated tokens.
+// The engine's state for one request: a RequestGroup of sequences (the n samples of a sampling
+// request, or the beam slots of a beam search), shared by the scheduler, the model runner and
+// the sampler. Token positions: [0, num_prompt_tokens) prompt, then the generated tokens.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -14,11 +16,13 @@
 
 namespace cadence {
 
-// kAwaitingFork: sequence i > 0 of an n > 1 request, parked until sequence 0 has computed
-// the prompt; it then shares sequence 0's blocks and samples its first token from the same
-// logits (see Scheduler::fork_siblings). A beam-search request parks its slots 1.. the same
-// way until its first selection (see Scheduler::move_beams).
+// kAwaitingFork: sequence i > 0 of a group, parked until sequence 0 has computed the prompt;
+// it then continues from sequence 0 (its blocks shared, see Scheduler::continue_sequences):
+// an n > 1 sibling samples its first token from sequence 0's logits (Scheduler::fork), a beam
+// slot receives a hypothesis at the first selection.
 enum class RequestState { kWaiting, kRunning, kAwaitingFork, kFinished };
+
+struct RequestGroup;
 
 // The scheduler's key of sequence `index` of a request: the id itself for sequence 0.
 inline std::string sequence_key(const std::string& request_id, int32_t index) {
@@ -27,18 +31,15 @@ inline std::string sequence_key(const std::string& request_id, int32_t index) {
 
 // One sequence. A request with n > 1 is n of these with the same request_id.
 struct Request {
-  std::string id;              // the request id, shared by the request's sequences
-  int32_t sequence_index = 0;  // for beam search: the beam slot
-  // A beam-search slot: the request's beams are scheduled and preempted as one unit, and
-  // a preempted beam search restarts from its prompt.
-  bool is_beam_search = false;
-  std::string key;  // unique per sequence: sequence_key(id, sequence_index)
+  std::string id;                 // the request id, shared by the request's sequences
+  int32_t sequence_index = 0;     // for beam search: the beam slot
+  RequestGroup* group = nullptr;  // the group that owns this sequence (set by the scheduler)
+  std::string key;                // unique per sequence: sequence_key(id, sequence_index)
   std::vector<int32_t> prompt_token_ids;
   std::vector<int32_t> output_token_ids;
   std::unordered_map<int32_t, int32_t> output_counts;  // for the frequency/presence penalties
   SamplingParams params;
-  std::mt19937_64 rng;        // this request's private stream: batch composition never touches it
-  int64_t arrival_index = 0;  // admission order; the newest is preempted first
+  std::mt19937_64 rng;  // this request's private stream: batch composition never touches it
   RequestState state = RequestState::kWaiting;
   // Tokens whose keys/values are in the cache. Reset to 0 by preemption (recompute).
   int64_t num_computed_tokens = 0;
@@ -52,8 +53,6 @@ struct Request {
   int64_t max_total_tokens = 0;  // prompt + max_tokens, capped by max_model_len
   FinishReason finish_reason = FinishReason::kNone;
   int32_t stop_token_id = -1;
-  // Sequence 0 of an n > 1 request: its siblings, parked until its prompt is computed.
-  std::vector<Request*> siblings_awaiting_fork;
   // Prompt logprobs collected so far (positions 1 .. P-1) and whether they were sent.
   std::vector<TokenLogprobs> prompt_logprobs;
   bool prompt_logprobs_sent = false;
@@ -70,6 +69,30 @@ struct Request {
   int32_t token_at(int64_t position) const {
     return position < num_prompt_tokens() ? prompt_token_ids[position]
                                           : output_token_ids[position - num_prompt_tokens()];
+  }
+};
+
+// A request as the scheduler sees it: its sequences, admitted, scheduled, preempted and
+// finished as one unit. A preempted group recomputes (each sequence keeps its tokens and RNG
+// state; a beam search restarts from its prompt, its search being deterministic).
+struct RequestGroup {
+  std::string id;
+  // A beam search: its slots advance in lock step and are moved by each selection.
+  bool is_beam_search = false;
+  bool is_running = false;  // in the scheduler's running queue (else its waiting queue)
+  std::vector<std::unique_ptr<Request>> sequences;  // sequences[i]->sequence_index == i
+
+  Request& leader() const { return *sequences.front(); }
+  bool has_parked() const {
+    for (const auto& sequence : sequences) {
+      if (sequence->state == RequestState::kAwaitingFork) return true;
+    }
+    return false;
+  }
+  int64_t count(RequestState state) const {
+    int64_t num = 0;
+    for (const auto& sequence : sequences) num += sequence->state == state ? 1 : 0;
+    return num;
   }
 };
 
