@@ -59,6 +59,7 @@ class BeamSearchOutput:
     prompt: str | None = None
     prompt_token_ids: list[int] = field(default_factory=list)
     finished: bool = True  # reported once, when the search is done
+    num_cached_tokens: int = 0  # prompt tokens whose KV came from the prefix cache
 
     def as_request_output(self) -> RequestOutput:
         """The hypotheses as the completions of a finished RequestOutput (index = rank), the
@@ -82,6 +83,7 @@ class BeamSearchOutput:
             prompt_logprobs=None,
             outputs=outputs,
             finished=True,
+            num_cached_tokens=self.num_cached_tokens,
         )
 
 
@@ -116,4 +118,10 @@ def to_beam_search_output(
                 finish_reason=finish_reason,
             )
         )
-    return BeamSearchOutput(sequences, core_output.request_id, prompt, list(prompt_token_ids))
+    return BeamSearchOutput(
+        sequences,
+        core_output.request_id,
+        prompt,
+        list(prompt_token_ids),
+        num_cached_tokens=int(core_output.num_cached_tokens),
+    )

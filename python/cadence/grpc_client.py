@@ -68,26 +68,34 @@ class CadenceClient:
     # ------------------------------------------------------------------ generation
 
     def generate(
-        self, prompt: str | Sequence[int], **sampling: Any
+        self, prompt: str | Sequence[int], cache_salt: str | None = None, **sampling: Any
     ) -> inference_pb2.GenerateResponse:
-        """The whole result of one prompt (text or token ids)."""
-        request = _generate_request(prompt, sampling, stream=False)
+        """The whole result of one prompt (text or token ids); ``cache_salt``: only requests
+        with the same salt share cached prefix blocks."""
+        request = _generate_request(prompt, sampling, stream=False, cache_salt=cache_salt)
         return _single(self._call(self.stub.Generate, request))
 
     def generate_stream(
-        self, prompt: str | Sequence[int], **sampling: Any
+        self, prompt: str | Sequence[int], cache_salt: str | None = None, **sampling: Any
     ) -> Iterator[inference_pb2.GenerateResponse]:
         """Deltas as they are generated; cancelling the iterator (``.cancel()`` on it, or
         dropping it) aborts the request on the server."""
-        return self._call(self.stub.Generate, _generate_request(prompt, sampling, stream=True))
+        request = _generate_request(prompt, sampling, stream=True, cache_salt=cache_salt)
+        return self._call(self.stub.Generate, request)
 
     def chat(
         self, messages: Sequence[Message], stream: bool = False, **options: Any
     ) -> inference_pb2.GenerateResponse | Iterator[inference_pb2.GenerateResponse]:
         """Chat; ``options`` are sampling fields plus ``chat_template``,
-        ``add_generation_prompt``, ``continue_final_message``, ``chat_template_kwargs``."""
+        ``add_generation_prompt``, ``continue_final_message``, ``chat_template_kwargs`` and
+        ``cache_salt``."""
         chat_fields = {}
-        for name in ("chat_template", "add_generation_prompt", "continue_final_message"):
+        for name in (
+            "chat_template",
+            "add_generation_prompt",
+            "continue_final_message",
+            "cache_salt",
+        ):
             if name in options:
                 chat_fields[name] = options.pop(name)
         kwargs = options.pop("chat_template_kwargs", None)
@@ -145,10 +153,10 @@ def _set_prompt(request: Any, prompt: str | Sequence[int]) -> None:
 
 
 def _generate_request(
-    prompt: str | Sequence[int], sampling: dict[str, Any], stream: bool
+    prompt: str | Sequence[int], sampling: dict[str, Any], stream: bool, cache_salt: str | None
 ) -> inference_pb2.GenerateRequest:
     request = inference_pb2.GenerateRequest(
-        sampling=sampling_pb2.SamplingParams(**sampling), stream=stream
+        sampling=sampling_pb2.SamplingParams(**sampling), stream=stream, cache_salt=cache_salt
     )
     _set_prompt(request, prompt)
     return request

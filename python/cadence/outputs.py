@@ -72,8 +72,9 @@ class RequestOutput:
             None (nothing precedes it), each other holding the actual token and the top-k.
         outputs: the n sequences, ordered by index.
         finished: all n sequences are finished.
-        num_cached_tokens: prompt tokens whose KV came from a cache of earlier requests;
-            always 0 (this engine has no cross-request prefix cache yet).
+        num_cached_tokens: prompt tokens whose KV came from the prefix cache (blocks that
+            earlier or concurrent requests computed) instead of being computed: a multiple of
+            the block size, 0 without a hit or with ``enable_prefix_caching=False``.
     """
 
     request_id: str

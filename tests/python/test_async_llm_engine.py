@@ -45,9 +45,11 @@ class ScriptedEngine:
             num_total_blocks=100,
             num_free_blocks=100 - num,
             num_preemptions=0,
+            prefix_cache_queries=0,
+            prefix_cache_hits=0,
         )
 
-    def add_request(self, request_id, prompt, prompt_token_ids, params) -> None:
+    def add_request(self, request_id, prompt, prompt_token_ids, params, cache_salt=None) -> None:
         if params.max_tokens == BAD_MAX_TOKENS:
             raise ValueError(f"max_tokens must not be {BAD_MAX_TOKENS}")
         self.requests[request_id] = (params.max_tokens, [])

@@ -35,6 +35,7 @@ def _core_output(index: int, ids: list[int], finished: bool = False, **extra):
         finished=finished,
         finish_reason=_core.FinishReason.LENGTH if finished else _core.FinishReason.NONE,
         stop_token_id=-1,
+        num_cached_tokens=0,
     )
     fields.update(extra)
     return SimpleNamespace(**fields)

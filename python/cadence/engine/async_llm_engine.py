@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import itertools
 import threading
 import time
@@ -77,6 +78,9 @@ class EngineStats:
     num_total_blocks: int = 0
     num_free_blocks: int = 0
     num_preemptions: int = 0
+    # Prefix cache, since start: tokens looked up at admission, and those found cached.
+    prefix_cache_queries: int = 0
+    prefix_cache_hits: int = 0
 
     @property
     def kv_cache_usage(self) -> float:
@@ -179,6 +183,7 @@ class _AddCommand:
     prompt_token_ids: list[int]
     params: SamplingParams | BeamSearchParams
     accepted: asyncio.Future  # None, or the exception add_request raised
+    cache_salt: str | None = None
 
     @property
     def num_sequences(self) -> int:
@@ -190,6 +195,19 @@ class _AddCommand:
 @dataclass
 class _AbortCommand:
     request_id: str
+
+
+@dataclass
+class _ResetPrefixCacheCommand:
+    done: asyncio.Future  # set to True once the cache is empty (False: the engine stopped)
+
+
+_Command = _AddCommand | _AbortCommand | _ResetPrefixCacheCommand
+
+
+def _resolve(future: asyncio.Future, value: object) -> None:
+    if not future.done():
+        future.set_result(value)
 
 
 class AsyncLLMEngine:
@@ -221,7 +239,7 @@ class AsyncLLMEngine:
         self._thread: threading.Thread | None = None
         # Shared between the threads, guarded by _condition.
         self._condition = threading.Condition()
-        self._commands: collections.deque[_AddCommand | _AbortCommand] = collections.deque()
+        self._commands: collections.deque[_Command] = collections.deque()
         self._num_queued_sequences = 0  # submitted, not yet handed to the core
         self._stats = EngineStats()
         self._is_stopping = False
@@ -283,13 +301,7 @@ class AsyncLLMEngine:
             stats, queued = self._stats, self._num_queued_sequences
         if not queued:
             return stats
-        return EngineStats(
-            stats.num_running,
-            stats.num_waiting + queued,
-            stats.num_total_blocks,
-            stats.num_free_blocks,
-            stats.num_preemptions,
-        )
+        return dataclasses.replace(stats, num_waiting=stats.num_waiting + queued)
 
     # ------------------------------------------------------------------ requests
 
@@ -303,10 +315,12 @@ class AsyncLLMEngine:
         prompt_token_ids: Sequence[int],
         params: SamplingParams | BeamSearchParams,
         wakeup: asyncio.Event | None = None,
+        cache_salt: str | None = None,
     ) -> RequestStream:
         """Validates and queues a request; returns its stream once the engine accepted it.
         With ``BeamSearchParams`` it is a beam search, whose stream yields one
-        ``BeamSearchOutput`` when the search is done.
+        ``BeamSearchOutput`` when the search is done. Only requests with equal
+        ``cache_salt`` share cached prefix blocks.
 
         Raises ValueError (bad request: names the parameter), EngineOverloadedError,
         EngineDrainingError or EngineDeadError. ``wakeup`` lets several streams share one
@@ -320,6 +334,7 @@ class AsyncLLMEngine:
             list(prompt_token_ids),
             params,
             self._loop.create_future(),
+            cache_salt,
         )
         with self._condition:
             if (
@@ -367,6 +382,15 @@ class AsyncLLMEngine:
                 yield output
         finally:
             stream.abort()
+
+    async def reset_prefix_cache(self) -> bool:
+        """Empties the prefix cache (on the engine thread, between steps); True when done."""
+        self._check_accepting()
+        command = _ResetPrefixCacheCommand(self._loop.create_future())
+        with self._condition:
+            self._commands.append(command)
+            self._condition.notify()
+        return await command.done
 
     def abort(self, request_id: str) -> None:
         """Ends a request from the loop thread: its stream gets nothing more, and the core
@@ -486,6 +510,9 @@ class AsyncLLMEngine:
                 self._commands = collections.deque()
                 if self._is_stopping:  # free what was aborted; queue nothing new
                     self._apply(c for c in commands if isinstance(c, _AbortCommand))
+                    for command in commands:
+                        if isinstance(command, _ResetPrefixCacheCommand):
+                            self._post(_resolve, command.done, False)
                     return
             if commands:
                 results = self._apply(commands)
@@ -503,13 +530,17 @@ class AsyncLLMEngine:
                 has_work = engine.has_unfinished_requests()
 
     def _apply(
-        self, commands: Iterable[_AddCommand | _AbortCommand]
+        self, commands: Iterable[_Command]
     ) -> list[tuple[_AddCommand, BaseException | None]]:
-        """Applies adds and aborts in submission order; returns each add's outcome."""
+        """Applies the commands in submission order; returns each add's outcome."""
         results: list[tuple[_AddCommand, BaseException | None]] = []
         for command in commands:
             if isinstance(command, _AbortCommand):
                 self.engine.abort_request(command.request_id)
+                continue
+            if isinstance(command, _ResetPrefixCacheCommand):
+                done = self.engine.reset_prefix_cache()
+                self._post(_resolve, command.done, done)
                 continue
             add = (
                 self.engine.add_beam_request
@@ -517,7 +548,13 @@ class AsyncLLMEngine:
                 else self.engine.add_request
             )
             try:
-                add(command.request_id, command.prompt, command.prompt_token_ids, command.params)
+                add(
+                    command.request_id,
+                    command.prompt,
+                    command.prompt_token_ids,
+                    command.params,
+                    command.cache_salt,
+                )
                 results.append((command, None))
             except Exception as error:  # a bad request must not stop the loop
                 if not isinstance(error, ValueError):
@@ -533,6 +570,8 @@ class AsyncLLMEngine:
             num_total_blocks=core_stats.num_total_blocks,
             num_free_blocks=core_stats.num_free_blocks,
             num_preemptions=core_stats.num_preemptions,
+            prefix_cache_queries=core_stats.prefix_cache_queries,
+            prefix_cache_hits=core_stats.prefix_cache_hits,
         )
         with self._condition:
             self._stats = stats

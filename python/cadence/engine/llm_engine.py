@@ -61,11 +61,13 @@ class LLMEngine:
         prompt: str | None,
         prompt_token_ids: list[int],
         params: SamplingParams,
+        cache_salt: str | None = None,
     ) -> None:
         """Validates and queues one request. ValueError names the bad parameter.
 
         With ``params.truncate_prompt_tokens = k`` only the last k prompt tokens are used
-        (and reported as the RequestOutput's prompt_token_ids)."""
+        (and reported as the RequestOutput's prompt_token_ids). Requests share cached prefix
+        blocks only when their ``cache_salt`` is equal (None and "" are the same: no salt)."""
         self._check_new_id(request_id)
         params.verify(self.vocab_size, self.max_logprobs)
         if params.truncate_prompt_tokens is not None:
@@ -75,7 +77,12 @@ class LLMEngine:
         if max_tokens is None:
             max_tokens = self.max_model_len - len(prompt_token_ids)
         bad_words = tokenize_bad_words(self.tokenizer, params.bad_words or [])
-        self.core.add_request(request_id, prompt_token_ids, params.to_core(max_tokens, bad_words))
+        self.core.add_request(
+            request_id,
+            prompt_token_ids,
+            params.to_core(max_tokens, bad_words),
+            check_cache_salt(cache_salt),
+        )
         self._requests[request_id] = RequestState(
             request_id, prompt, prompt_token_ids, params, self.tokenizer
         )
@@ -86,6 +93,7 @@ class LLMEngine:
         prompt: str | None,
         prompt_token_ids: list[int],
         params: BeamSearchParams,
+        cache_salt: str | None = None,
     ) -> None:
         """Queues a beam search; its one output (a BeamSearchOutput) comes from ``step`` when
         the search is done. ValueError names the bad parameter."""
@@ -93,7 +101,9 @@ class LLMEngine:
         if not isinstance(params, BeamSearchParams):
             raise ValueError(f"params must be BeamSearchParams, got {params!r}")
         self._check_prompt_length(prompt_token_ids)
-        self.core.add_beam_request(request_id, prompt_token_ids, params.to_core())
+        self.core.add_beam_request(
+            request_id, prompt_token_ids, params.to_core(), check_cache_salt(cache_salt)
+        )
         self._beam_requests[request_id] = _BeamRequest(prompt, list(prompt_token_ids), params)
 
     def _check_new_id(self, request_id: str) -> None:
@@ -117,6 +127,11 @@ class LLMEngine:
 
     def has_unfinished_requests(self) -> bool:
         return self.core.has_unfinished_requests()
+
+    def reset_prefix_cache(self) -> bool:
+        """Forgets every cached prefix block (blocks in use stay in use); True when done."""
+        self.core.reset_prefix_cache()
+        return True
 
     def step(self) -> list[RequestOutput | BeamSearchOutput]:
         """Runs one engine step; returns one RequestOutput per request whose sequences produced
@@ -156,6 +171,16 @@ class LLMEngine:
             results.append(state.snapshot())
         results.extend(finished_beam_searches)
         return results
+
+
+def check_cache_salt(cache_salt: str | None) -> str:
+    """The salt as the core takes it ("" for none); ValueError unless None or a non-empty
+    string (as vLLM checks it)."""
+    if cache_salt is None:
+        return ""
+    if not isinstance(cache_salt, str) or not cache_salt:
+        raise ValueError(f"cache_salt must be a non-empty string, got {cache_salt!r}")
+    return cache_salt
 
 
 def _no_text(token_id: int) -> None:

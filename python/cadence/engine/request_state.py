@@ -143,6 +143,7 @@ class RequestState:
         self.params = params
         self.sequences = [SequenceState(i, params, tokenizer) for i in range(params.n)]
         self.prompt_logprobs: list[PositionLogprobs | None] | None = None
+        self.num_cached_tokens = 0
 
     @property
     def is_finished(self) -> bool:
@@ -164,6 +165,7 @@ class RequestState:
             self.prompt_logprobs.extend(
                 to_position_logprobs(entry, decode) for entry in output.prompt_logprobs
             )
+        self.num_cached_tokens = output.num_cached_tokens
         self.sequences[index].on_core_output(output, decode)
 
     def snapshot(self) -> RequestOutput:
@@ -174,5 +176,5 @@ class RequestState:
             prompt_logprobs=None if self.prompt_logprobs is None else list(self.prompt_logprobs),
             outputs=[sequence.snapshot() for sequence in self.sequences],
             finished=self.is_finished,
-            num_cached_tokens=0,
+            num_cached_tokens=self.num_cached_tokens,
         )

@@ -140,13 +140,17 @@ def beam_search_response(output: BeamSearchOutput) -> inference_pb2.BeamSearchRe
         )
         for sequence in output.sequences
     ]
-    num_prompt = len(output.prompt_token_ids)
     num_generated = sum(len(sequence.tokens) for sequence in output.sequences)
     return inference_pb2.BeamSearchResponse(
         sequences=sequences,
-        usage=inference_pb2.Usage(
-            prompt_tokens=num_prompt,
-            completion_tokens=num_generated,
-            total_tokens=num_prompt + num_generated,
-        ),
+        usage=usage(len(output.prompt_token_ids), num_generated, output.num_cached_tokens),
+    )
+
+
+def usage(num_prompt: int, num_generated: int, num_cached: int) -> inference_pb2.Usage:
+    return inference_pb2.Usage(
+        prompt_tokens=num_prompt,
+        completion_tokens=num_generated,
+        total_tokens=num_prompt + num_generated,
+        cached_tokens=num_cached,
     )

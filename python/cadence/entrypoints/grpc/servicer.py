@@ -165,18 +165,24 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
     async def Generate(self, request, context) -> AsyncIterator[inference_pb2.GenerateResponse]:
         self.ctx.check_model(request.model or None)
         prompt = self._prompt_of(request)
-        async for response in self._generate(prompt, request.sampling, request.stream, "prompt"):
+        salt = _cache_salt(request)
+        async for response in self._generate(
+            prompt, request.sampling, request.stream, "prompt", salt
+        ):
             yield response
 
     @_rpc
     async def Chat(self, request, context) -> AsyncIterator[inference_pb2.GenerateResponse]:
         self.ctx.check_model(request.model or None)
         prompt = self._chat_prompt(request)
-        async for response in self._generate(prompt, request.sampling, request.stream, "messages"):
+        salt = _cache_salt(request)
+        async for response in self._generate(
+            prompt, request.sampling, request.stream, "messages", salt
+        ):
             yield response
 
     async def _generate(
-        self, prompt: PromptInput, sampling: Any, stream: bool, where: str
+        self, prompt: PromptInput, sampling: Any, stream: bool, where: str, cache_salt: str | None
     ) -> AsyncIterator[inference_pb2.GenerateResponse]:
         fields = convert.sampling_fields(sampling)
         fields["max_tokens"] = resolve_max_tokens(
@@ -185,7 +191,13 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         params = make_sampling_params(self.ctx, fields, convert.SAMPLING_FIELDS, {})
         request_id = new_id("grpc")
         streams, wakeup = await submit_prompts(
-            self.ctx, request_id, [prompt], [params], convert.SAMPLING_FIELDS, {}
+            self.ctx,
+            request_id,
+            [prompt],
+            [params],
+            (*convert.SAMPLING_FIELDS, "cache_salt"),
+            {},
+            cache_salt,
         )
         progress: dict[int, ChoiceProgress] = {}
         is_first = True
@@ -255,7 +267,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         request_id = new_id("grpc-beam")
         self.ctx.log_request(request_id, prompt.text, prompt.token_ids)
         stream = await self.ctx.engine.add_request(
-            request_id, prompt.text, prompt.token_ids, params
+            request_id, prompt.text, prompt.token_ids, params, cache_salt=_cache_salt(request)
         )
         try:
             async for output in stream:
@@ -319,10 +331,14 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
 
 
 def _usage(output: RequestOutput) -> inference_pb2.Usage:
-    num_prompt = len(output.prompt_token_ids)
     num_generated = sum(len(completion.token_ids) for completion in output.outputs)
-    return inference_pb2.Usage(
-        prompt_tokens=num_prompt,
-        completion_tokens=num_generated,
-        total_tokens=num_prompt + num_generated,
-    )
+    return convert.usage(len(output.prompt_token_ids), num_generated, output.num_cached_tokens)
+
+
+def _cache_salt(request: Any) -> str | None:
+    """The request's cache_salt (None when unset); an empty one is INVALID_ARGUMENT."""
+    if not request.HasField("cache_salt"):
+        return None
+    if not request.cache_salt:
+        raise bad_request("cache_salt must be a non-empty string", param="cache_salt")
+    return request.cache_salt

@@ -216,6 +216,13 @@ def build_app(state: ServerState) -> FastAPI:
     async def metrics() -> Response:
         return Response(state.metrics.render(), media_type=CONTENT_TYPE)
 
+    @app.post("/reset_prefix_cache")
+    async def reset_prefix_cache() -> Response:
+        """Empties the prefix cache (vLLM's route); later requests compute their prompts in
+        full until new blocks are cached."""
+        await engine.reset_prefix_cache()
+        return Response(status_code=200)
+
     @app.post("/v1/completions")
     async def completions(request: Request) -> Response:
         body = parse_request(CompletionRequest, await read_json_object(request, limit))

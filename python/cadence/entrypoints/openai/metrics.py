@@ -69,6 +69,22 @@ class _EngineLoadCollector(Collector):
         )
         preemptions.add_metric(labels, stats.num_preemptions)
         yield preemptions
+        counters = (
+            (
+                "cadence:prefix_cache_queries",
+                "Prefix cache: tokens looked up when requests were admitted.",
+                stats.prefix_cache_queries,
+            ),
+            (
+                "cadence:prefix_cache_hits",
+                "Prefix cache: of the tokens looked up, those found cached.",
+                stats.prefix_cache_hits,
+            ),
+        )
+        for name, documentation, value in counters:
+            family = CounterMetricFamily(name, documentation, labels=["model_name"])
+            family.add_metric(labels, value)
+            yield family
 
 
 class ServerMetrics:

@@ -46,6 +46,8 @@ class SamplingRequest(StrictModel):
     stream_options: StreamOptions | None = None
     user: str | None = None  # an end-user id for the caller's own tracking; not used here
     # vLLM's extras.
+    # Prefix-cache isolation: only requests with the same salt share cached KV blocks.
+    cache_salt: str | None = None
     top_k: int | None = None
     min_p: float | None = None
     repetition_penalty: float | None = None

@@ -123,7 +123,7 @@ class ChatServing:
         ) or make_sampling_params(context, fields, _FIELDS, aliases)
         request_id = new_id("chatcmpl")
         streams, wakeup = await submit_prompts(
-            context, request_id, [prompt], [params], _FIELDS, aliases
+            context, request_id, [prompt], [params], _FIELDS, aliases, request.cache_salt
         )
         response = _ChatResponse(request, model, request_id, context.llm.llm_engine.decode_token)
         if request.stream:
@@ -195,7 +195,9 @@ class _ChatResponse:
             )
         body = self._envelope("chat.completion", choices)
         num_completion_tokens = sum(len(c.token_ids) for c in output.outputs)
-        body["usage"] = usage(len(output.prompt_token_ids), num_completion_tokens)
+        body["usage"] = usage(
+            len(output.prompt_token_ids), num_completion_tokens, output.num_cached_tokens
+        )
         return body
 
     def _chunk(self, choice: dict[str, Any]) -> str:
@@ -207,7 +209,7 @@ class _ChatResponse:
     async def stream(self, streams: list[RequestStream], wakeup) -> AsyncIterator[str]:
         n = self.request.n if self.request.n is not None else 1
         progress = {index: ChoiceProgress(index) for index in range(n)}
-        num_prompt_tokens = 0
+        num_prompt_tokens = num_cached_tokens = 0
         try:
             for index in range(n):  # each choice opens with the role
                 delta = {"role": "assistant", "content": ""}
@@ -216,6 +218,7 @@ class _ChatResponse:
                 )
             async for _, output in follow_streams(streams, wakeup):
                 num_prompt_tokens = len(output.prompt_token_ids)
+                num_cached_tokens = output.num_cached_tokens
                 for completion in output.outputs:
                     choice_progress = progress[completion.index]
                     if choice_progress.is_finished:
@@ -236,7 +239,7 @@ class _ChatResponse:
             if self.request.include_usage:
                 chunk = self._envelope("chat.completion.chunk", [])
                 num_completion_tokens = sum(p.num_tokens for p in progress.values())
-                chunk["usage"] = usage(num_prompt_tokens, num_completion_tokens)
+                chunk["usage"] = usage(num_prompt_tokens, num_completion_tokens, num_cached_tokens)
                 yield sse(chunk)
         except OpenAIError as error:
             yield error.sse_event()

@@ -237,9 +237,10 @@ async def submit_prompts(
     params: Sequence[SamplingParams | BeamSearchParams],
     request_fields: Sequence[str],
     aliases: dict[str, str],
+    cache_salt: str | None = None,
 ) -> tuple[list[RequestStream], asyncio.Event]:
     """Adds one engine request per prompt (``{request_id}-{i}``), all sharing one wakeup
-    event; all or none: a failure aborts the ones already added."""
+    event and ``cache_salt``; all or none: a failure aborts the ones already added."""
     wakeup = asyncio.Event()
     streams: list[RequestStream] = []
     try:
@@ -247,7 +248,7 @@ async def submit_prompts(
             engine_id = f"{request_id}-{index}"
             context.log_request(engine_id, prompt.text, prompt.token_ids)
             stream = await context.engine.add_request(
-                engine_id, prompt.text, prompt.token_ids, prompt_params, wakeup
+                engine_id, prompt.text, prompt.token_ids, prompt_params, wakeup, cache_salt
             )
             streams.append(stream)
     except ValueError as error:
@@ -316,11 +317,15 @@ def finish_reason_of(completion: CompletionOutput) -> str | None:
     return completion.finish_reason if completion.finish_reason in ("stop", "length") else None
 
 
-def usage(num_prompt_tokens: int, num_completion_tokens: int) -> dict[str, int]:
+def usage(
+    num_prompt_tokens: int, num_completion_tokens: int, num_cached_tokens: int
+) -> dict[str, Any]:
+    """OpenAI's usage object; ``cached_tokens``: prompt tokens served from the prefix cache."""
     return {
         "prompt_tokens": num_prompt_tokens,
         "completion_tokens": num_completion_tokens,
         "total_tokens": num_prompt_tokens + num_completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": num_cached_tokens},
     }
 
 

@@ -55,7 +55,7 @@ class CompletionServing:
         params = [self._sampling_params(request, prompt) for prompt in prompts]
         request_id = new_id("cmpl")
         streams, wakeup = await submit_prompts(
-            context, request_id, prompts, params, _FIELDS, _ALIASES
+            context, request_id, prompts, params, _FIELDS, _ALIASES, request.cache_salt
         )
         response = _CompletionResponse(context, request, model, request_id, prompts)
         if request.stream:
@@ -208,12 +208,13 @@ class _CompletionResponse:
         async for prompt_index, output in follow_streams(streams, wakeup):
             final[prompt_index] = output
         choices = []
-        num_prompt_tokens = num_completion_tokens = 0
+        num_prompt_tokens = num_completion_tokens = num_cached_tokens = 0
         for prompt_index in sorted(final):
             output = final[prompt_index]
             if not output.finished:
                 raise from_engine_error(RuntimeError("a request ended without finishing"))
             num_prompt_tokens += len(output.prompt_token_ids)
+            num_cached_tokens += output.num_cached_tokens
             for completion in output.outputs:
                 num_completion_tokens += len(completion.token_ids)
                 progress = ChoiceProgress(prompt_index * self.n + completion.index)
@@ -222,16 +223,18 @@ class _CompletionResponse:
                     self._choice(prompt_index, output, completion, progress, text, start, end)
                 )
         body = self._envelope(choices)
-        body["usage"] = usage(num_prompt_tokens, num_completion_tokens)
+        body["usage"] = usage(num_prompt_tokens, num_completion_tokens, num_cached_tokens)
         return body
 
     async def stream(self, streams: list[RequestStream], wakeup) -> AsyncIterator[str]:
         include_usage = self.request.include_usage
         progress: dict[int, ChoiceProgress] = {}
         num_prompt_tokens: dict[int, int] = {}
+        num_cached_tokens: dict[int, int] = {}
         try:
             async for prompt_index, output in follow_streams(streams, wakeup):
                 num_prompt_tokens[prompt_index] = len(output.prompt_token_ids)
+                num_cached_tokens[prompt_index] = output.num_cached_tokens
                 for completion in output.outputs:
                     index = prompt_index * self.n + completion.index
                     choice_progress = progress.setdefault(index, ChoiceProgress(index))
@@ -250,7 +253,11 @@ class _CompletionResponse:
             if include_usage:
                 chunk = self._envelope([])
                 num_completion_tokens = sum(p.num_tokens for p in progress.values())
-                chunk["usage"] = usage(sum(num_prompt_tokens.values()), num_completion_tokens)
+                chunk["usage"] = usage(
+                    sum(num_prompt_tokens.values()),
+                    num_completion_tokens,
+                    sum(num_cached_tokens.values()),
+                )
                 yield sse(chunk)
         except OpenAIError as error:
             yield error.sse_event()
