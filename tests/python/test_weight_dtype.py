@@ -313,8 +313,13 @@ def test_int8_quantization_logits_match_hf_with_int8_weights(dtype_models, name:
         f"with the int8 weights; {np.abs(ours - unquantized).max():.4f} vs HF fp32"
     )
     assert error <= INT8_LOGITS_RTOL * scale
-    # The int8 path really runs: its error is well above the fp32 path's.
-    assert error > 10 * np.abs(_cadence_logits(fp32, token_ids) - unquantized).max()
+    # The int8 path really runs: it departs from unquantized HF far more than the fp32 path.
+    # (Its distance to the int8 reference, `error`, can be as small as fp32 rounding: on AVX2
+    # both sum the exact integer dots in the same order.)
+    assert (
+        np.abs(ours - unquantized).max()
+        > 10 * np.abs(_cadence_logits(fp32, token_ids) - unquantized).max()
+    )
     # Matrices take ~9 bits per value (8-bit codes + fp16 scale and min per 32) instead of 32.
     # Matrices take ~9 bits per value (8-bit codes + fp16 scale and min per 32) instead of 32.
     assert int8.llm_engine.core.weight_bytes < 0.4 * fp32.llm_engine.core.weight_bytes
