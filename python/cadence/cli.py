@@ -19,6 +19,7 @@ import os
 import sys
 
 from cadence.kv_cache_dtype import SUPPORTED_KV_CACHE_DTYPES
+from cadence.vllm_compat.cli import add_vllm_flags, checked_vllm_flags, vllm_llm_kwargs
 from cadence.weight_dtype import SUPPORTED_DTYPES, SUPPORTED_QUANTIZATIONS
 
 
@@ -39,6 +40,7 @@ def _add_engine_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--quantization",
+        "-q",
         default=None,
         choices=[q for q in SUPPORTED_QUANTIZATIONS if q is not None],
         help="int8: quantize an HF checkpoint's weight matrices at load (per group of 32); "
@@ -63,6 +65,19 @@ def _add_engine_args(parser: argparse.ArgumentParser) -> None:
         "auto = bfloat16 on CPUs with AVX-512 BF16, else float32",
     )
     parser.add_argument("--block-size", type=int, default=16, help="tokens per KV block")
+    parser.add_argument(
+        "--enable-prefix-caching",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="reuse the KV blocks of prompt prefixes that earlier requests computed (default: "
+        "on; --no-enable-prefix-caching computes every prompt in full)",
+    )
+    parser.add_argument(
+        "--prefix-caching-hash-algo",
+        default="sha256",
+        choices=["sha256"],
+        help="how KV blocks are identified: a SHA-256 chain over their tokens (the only one)",
+    )
     parser.add_argument("--num-threads", type=int, default=None, help="default: all cores")
     parser.add_argument("--seed", type=int, default=0, help="engine seed")
     parser.add_argument(
@@ -93,7 +108,8 @@ def _json_object(text: str) -> dict:
 
 
 def llm_kwargs(args: argparse.Namespace) -> dict:
-    """``LLM(...)`` keyword arguments from the options of ``_add_engine_args``."""
+    """``LLM(...)`` keyword arguments from the options of ``_add_engine_args`` and the vLLM
+    engine-argument flags given (``cadence.vllm_compat.cli``)."""
     return dict(
         model=args.model,
         tokenizer=args.tokenizer,
@@ -107,11 +123,13 @@ def llm_kwargs(args: argparse.Namespace) -> dict:
         kv_cache_memory_bytes=args.kv_cache_memory_bytes,
         kv_cache_dtype=args.kv_cache_dtype,
         block_size=args.block_size,
+        enable_prefix_caching=args.enable_prefix_caching,
         num_threads=args.num_threads,
         seed=args.seed,
         max_logprobs=args.max_logprobs,
         generation_config=args.generation_config,
         override_generation_config=args.override_generation_config,
+        **vllm_llm_kwargs(args),
     )
 
 
@@ -163,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seed of each request's RNG (default: drawn from --seed)",
     )
     generate.add_argument("--ignore-eos", action="store_true")
+    add_vllm_flags(generate, serve=False)
     generate.set_defaults(handler=_generate)
     serve = commands.add_parser("serve", help="serve the OpenAI-compatible HTTP API")
     serve.add_argument(
@@ -173,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_engine_args(serve)
     _add_serve_args(serve)
+    add_vllm_flags(serve, serve=True)
     serve.set_defaults(handler=_serve)
     return parser
 
@@ -268,6 +288,9 @@ def _serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        # vLLM flags first: a refused one exits 2 with its reason before anything loads.
+        if checked_vllm_flags(args).get("disable_uvicorn_access_log"):
+            args.disable_access_log = True
         return args.handler(args)
     except ValueError as error:
         print(f"cadence: error: {error}", file=sys.stderr)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -27,6 +29,12 @@ from cadence.model_source import ModelSource, resolve_model
 from cadence.outputs import RequestOutput
 from cadence.sampling_params import BeamSearchParams, SamplingParams
 from cadence.tokenizer_loader import load_tokenizer
+from cadence.vllm_compat.call_args import (
+    check_call_kwargs,
+    check_per_prompt,
+    legacy_token_prompts,
+)
+from cadence.vllm_compat.engine_args import check_engine_kwargs, check_load_format
 from cadence.weight_dtype import resolve_quantization, resolve_weight_dtype
 
 logger = get_logger(__name__)
@@ -34,6 +42,9 @@ logger = get_logger(__name__)
 PromptType = str | dict[str, Any]
 
 _SUPPORTED_DEVICES = ("auto", "cpu")
+# What max_num_seqs=None / max_num_batched_tokens=None (vLLM's "derive it") mean here.
+_DEFAULT_MAX_NUM_SEQS = 256
+_DEFAULT_MAX_NUM_BATCHED_TOKENS = 2048
 
 
 def _check_positive_int(name: str, value: Any, allow_none: bool = True) -> None:
@@ -61,15 +72,23 @@ class LLM:
         max_model_len: context length (prompt + output); default the model's maximum
             (max_position_embeddings; a sliding-window model is masked in attention, not
             capped at its window).
-        seed: seeds the RNG that draws seeds for requests without their own.
-        max_num_seqs: requests computed together per step.
-        max_num_batched_tokens: tokens computed per step (prefill is chunked to fit).
+        seed: seeds the RNG that draws seeds for requests without their own; None = a
+            random seed (vLLM's meaning).
+        max_num_seqs: requests computed together per step; None = 256.
+        max_num_batched_tokens: tokens computed per step (prefill is chunked to fit);
+            None = 2048.
         kv_cache_memory_bytes: KV-cache size; None = derived from free RAM.
         kv_cache_dtype: how the KV cache stores keys and values: "float32", "bfloat16" or
             "float16" (2 bytes per value: twice the tokens in the same memory; rounded when
             written, attention computes in fp32), or "auto" = "bfloat16" on CPUs with AVX-512
             BF16, else "float32". See ``cadence.kv_cache_dtype``.
         block_size: tokens per KV-cache block.
+        enable_prefix_caching: automatic prefix caching, as vLLM's (on by default): full KV
+            blocks stay cached after their request ends, identified by a SHA-256 chain over
+            the tokens up to them (and the prompt's ``cache_salt``), and a request whose
+            prompt starts with cached blocks reuses them instead of computing them. A hit
+            never changes the output. ``RequestOutput.num_cached_tokens`` says how many
+            prompt tokens were reused; ``reset_prefix_cache()`` empties the cache.
         num_threads: CPU threads for the kernels; None = all cores.
         device: "auto" or "cpu"; this build has no GPU backend.
         revision: the snapshot to use when ``model`` is a hub id in the HF cache.
@@ -82,6 +101,11 @@ class LLM:
             unlike vLLM, which ignores it. See ``cadence.generation_config``.
         override_generation_config: generation_config.json keys layered on top of that
             (in every mode), e.g. ``{"temperature": 0.5, "max_new_tokens": 64}``.
+        **kwargs: vLLM's other engine arguments (``task="generate"``,
+            ``tensor_parallel_size=1``, ``gpu_memory_utilization``, ``enforce_eager``, ...):
+            each is implemented, accepted with a documented equivalent, or refused with a
+            ValueError naming it; see ``cadence.vllm_compat.engine_args`` and
+            docs/vllm_compat.md. A name vLLM does not have is a TypeError.
     """
 
     def __init__(
@@ -91,20 +115,23 @@ class LLM:
         dtype: str = "auto",
         quantization: str | None = None,
         max_model_len: int | None = None,
-        seed: int = 0,
-        max_num_seqs: int = 256,
-        max_num_batched_tokens: int = 2048,
+        seed: int | None = 0,
+        max_num_seqs: int | None = _DEFAULT_MAX_NUM_SEQS,
+        max_num_batched_tokens: int | None = _DEFAULT_MAX_NUM_BATCHED_TOKENS,
         kv_cache_memory_bytes: int | None = None,
         kv_cache_dtype: str = "auto",
         block_size: int = 16,
+        enable_prefix_caching: bool = True,
         num_threads: int | None = None,
         device: str = "auto",
         revision: str | None = None,
         max_logprobs: int = 20,
         generation_config: str = "auto",
         override_generation_config: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> None:
         started = time.perf_counter()
+        vllm_kwargs = check_engine_kwargs(kwargs)
         if device not in _SUPPORTED_DEVICES:
             raise ValueError(
                 f"device {device!r} is not available: this build of cadence has the CPU "
@@ -120,12 +147,19 @@ class LLM:
         ):
             _check_positive_int(name, value)
         check_kv_cache_dtype(kv_cache_dtype)
+        if not isinstance(enable_prefix_caching, bool):
+            raise ValueError(
+                f"enable_prefix_caching must be True or False, got {enable_prefix_caching!r}"
+            )
+        if seed is None:
+            seed = secrets.randbits(64)
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
             raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
         if isinstance(max_logprobs, bool) or not isinstance(max_logprobs, int) or max_logprobs < 0:
             raise ValueError(f"max_logprobs must be an integer >= 0, got {max_logprobs!r}")
 
         source = resolve_model(model, revision)
+        check_load_format(vllm_kwargs.get("load_format", "auto"), source.is_gguf)
         weight_dtype = resolve_weight_dtype(dtype, source)
         quantization_mode = resolve_quantization(quantization, source)
         self._default_sampling_params, from_config = resolve_default_sampling_params(
@@ -133,6 +167,16 @@ class LLM:
         )
         model_config = load_model_config(source)
         limit = model_config.max_position_embeddings
+        window = model_config.sliding_window
+        if vllm_kwargs.get("disable_sliding_window") and window > 0:
+            # vLLM's meaning: the context is capped at the window, where windowed attention
+            # attends to every position, i.e. is full attention.
+            if max_model_len is not None and max_model_len > window:
+                raise ValueError(
+                    f"max_model_len must be <= {window} (the model's sliding window) with "
+                    f"disable_sliding_window=True, got {max_model_len}"
+                )
+            limit = min(limit, window)
         if max_model_len is not None and max_model_len > limit:
             raise ValueError(
                 f"max_model_len must be <= {limit} (the model's max_position_embeddings), "
@@ -145,10 +189,11 @@ class LLM:
         config.weight_dtype = weight_dtype
         config.quantization = quantization_mode
         config.block_size = block_size
+        config.enable_prefix_caching = enable_prefix_caching
         config.kv_cache_memory_bytes = kv_cache_memory_bytes or 0
         config.kv_cache_dtype = kv_cache_dtype
-        config.max_num_seqs = max_num_seqs
-        config.max_num_batched_tokens = max_num_batched_tokens
+        config.max_num_seqs = max_num_seqs or _DEFAULT_MAX_NUM_SEQS
+        config.max_num_batched_tokens = max_num_batched_tokens or _DEFAULT_MAX_NUM_BATCHED_TOKENS
         config.max_model_len = max_model_len or limit
         config.num_threads = num_threads or 0
         config.seed = seed
@@ -207,7 +252,20 @@ class LLM:
     def get_tokenizer(self):
         return self.llm_engine.tokenizer
 
-    def _to_prompt(self, prompt: Any) -> tuple[str | None, list[int]]:
+    def reset_prefix_cache(self) -> bool:
+        """Empties the prefix cache (as vLLM's): later requests compute their prompts in full
+        until new blocks are cached. Returns True."""
+        return self.llm_engine.reset_prefix_cache()
+
+    def _to_prompt(self, prompt: Any) -> tuple[str | None, list[int], str | None]:
+        """(text, token ids, cache_salt) of a str or a prompt dict."""
+        if isinstance(prompt, dict):
+            text, token_ids = self._prompt_tokens(prompt)
+            return text, token_ids, prompt.get("cache_salt")
+        text, token_ids = self._prompt_tokens(prompt)
+        return text, token_ids, None
+
+    def _prompt_tokens(self, prompt: Any) -> tuple[str | None, list[int]]:
         engine = self.llm_engine
         if isinstance(prompt, str):
             return prompt, engine.tokenize(prompt)
@@ -234,16 +292,44 @@ class LLM:
 
     def generate(
         self,
-        prompts: PromptType | Sequence[PromptType],
+        prompts: PromptType | Sequence[PromptType] | None = None,
         sampling_params: SamplingParams | Sequence[SamplingParams] | None = None,
-        use_tqdm: bool = True,
+        use_tqdm: bool | Callable[..., Any] = True,
+        *,
+        lora_request: Any = None,
+        priority: list[int] | None = None,
+        truncate_prompt_tokens: int | None = None,
+        prompt_token_ids: list[int] | list[list[int]] | None = None,
+        tokenization_kwargs: dict[str, Any] | None = None,
+        prompt_adapter_request: Any = None,
+        guided_options_request: Any = None,
     ) -> list[RequestOutput]:
         """Generates for every prompt; returns RequestOutputs in input order.
 
-        ``sampling_params=None`` uses ``get_default_sampling_params()``."""
+        ``sampling_params=None`` uses ``get_default_sampling_params()``. The keywords are
+        vLLM's (see ``cadence.vllm_compat.call_args``): ``truncate_prompt_tokens`` applies to
+        every prompt (-1 = max_model_len); ``lora_request``, ``priority`` and the rest are
+        accepted at their "off" values and refused (ValueError naming them) otherwise."""
+        check_call_kwargs(
+            "generate",
+            use_tqdm=use_tqdm,
+            lora_request=lora_request,
+            priority=priority,
+            truncate_prompt_tokens=truncate_prompt_tokens,
+            prompt_token_ids=prompt_token_ids,
+            tokenization_kwargs=tokenization_kwargs,
+            prompt_adapter_request=prompt_adapter_request,
+            guided_options_request=guided_options_request,
+        )
+        if prompt_token_ids is not None:
+            prompts = legacy_token_prompts(prompts, prompt_token_ids)
+        if prompts is None:
+            raise ValueError("prompts must be given (a prompt or a list of prompts)")
         if isinstance(prompts, (str, dict)):
             prompts = [prompts]
         prompts = list(prompts)
+        check_per_prompt("priority", priority, len(prompts))
+        check_per_prompt("lora_request", lora_request, len(prompts))
         if sampling_params is None:
             sampling_params = self.get_default_sampling_params()
         if isinstance(sampling_params, SamplingParams):
@@ -257,42 +343,68 @@ class LLM:
         for params in params_list:
             if not isinstance(params, SamplingParams):
                 raise ValueError(f"sampling_params must be SamplingParams, got {params!r}")
+        if truncate_prompt_tokens is not None:
+            keep = truncate_prompt_tokens
+            if keep == -1:
+                keep = self.llm_engine.max_model_len
+            params_list = [
+                dataclasses.replace(params, truncate_prompt_tokens=keep) for params in params_list
+            ]
         parsed = [self._to_prompt(p) for p in prompts]
         add = self.llm_engine.add_request
         pairs = zip(parsed, params_list, strict=True)
-        requests = [(add, text, ids, params) for (text, ids), params in pairs]
+        requests = [(add, text, ids, params, salt) for (text, ids, salt), params in pairs]
         return self._run_requests(requests, use_tqdm)
 
     def beam_search(
         self,
         prompts: PromptType | Sequence[PromptType],
         params: BeamSearchParams,
-        use_tqdm: bool = False,
+        use_tqdm: bool | Callable[..., Any] = False,
+        *,
+        lora_request: Any = None,
+        concurrency_limit: int | None = None,
     ) -> list[BeamSearchOutput]:
         """Beam search for every prompt (``{"prompt": str}``, ``{"prompt_token_ids": [...]}``
         or a string); returns one BeamSearchOutput per prompt, in order, whose ``sequences``
         are the ``params.beam_width`` best hypotheses, best first.
 
         The search runs inside the engine: a prompt's beams share KV blocks and run in the
-        same batches as every other request (see ``BeamSearchParams`` for the rule)."""
+        same batches as every other request (see ``BeamSearchParams`` for the rule).
+        ``concurrency_limit`` (vLLM's): at most this many prompts are searched at a time;
+        ``lora_request`` is accepted as None only."""
+        check_call_kwargs(
+            "beam_search",
+            use_tqdm=use_tqdm,
+            lora_request=lora_request,
+            concurrency_limit=concurrency_limit,
+        )
         if not isinstance(params, BeamSearchParams):
             raise ValueError(f"params must be BeamSearchParams, got {params!r}")
         if isinstance(prompts, (str, dict)):
             prompts = [prompts]
         parsed = [self._to_prompt(p) for p in prompts]
         add = self.llm_engine.add_beam_request
-        return self._run_requests([(add, text, ids, params) for text, ids in parsed], use_tqdm)
+        requests = [(add, text, ids, params, salt) for text, ids, salt in parsed]
+        check_per_prompt("lora_request", lora_request, len(requests))
+        limit = concurrency_limit or max(len(requests), 1)
+        outputs: list[BeamSearchOutput] = []
+        for start in range(0, len(requests), limit):
+            outputs += self._run_requests(requests[start : start + limit], use_tqdm)
+        return outputs
 
-    def _run_requests(self, requests: list[tuple[Any, ...]], use_tqdm: bool) -> list[Any]:
-        """Adds each (add_fn, prompt, prompt_token_ids, params) under a fresh request id, runs
-        the engine until all are done and returns their outputs in order. On any error
-        (including KeyboardInterrupt) the requests added so far are aborted."""
+    def _run_requests(
+        self, requests: list[tuple[Any, ...]], use_tqdm: bool | Callable[..., Any]
+    ) -> list[Any]:
+        """Adds each (add_fn, prompt, prompt_token_ids, params, cache_salt) under a fresh
+        request id, runs the engine until all are done and returns their outputs in order. On
+        any error (including KeyboardInterrupt) the requests added so far are aborted."""
         engine = self.llm_engine
         request_ids: list[str] = []
         try:
-            for add, text, token_ids, params in requests:
+            for add, text, token_ids, params, cache_salt in requests:
                 request_id = engine.next_request_id()
-                add(request_id, text, token_ids, params)
+                add(request_id, text, token_ids, params, cache_salt)
                 request_ids.append(request_id)
             finished = self._run_to_completion(len(request_ids), use_tqdm)
         except BaseException:
@@ -302,13 +414,18 @@ class LLM:
         return [finished[request_id] for request_id in request_ids]
 
     def _run_to_completion(
-        self, num_requests: int, use_tqdm: bool
+        self, num_requests: int, use_tqdm: bool | Callable[..., Any]
     ) -> dict[str, RequestOutput | BeamSearchOutput]:
+        """Steps the engine until it is idle. ``use_tqdm``: True = a tqdm.auto progress bar,
+        a callable = that tqdm-like class instead (vLLM's), False = none."""
         engine = self.llm_engine
         finished: dict[str, RequestOutput | BeamSearchOutput] = {}
         progress = None
         if use_tqdm and num_requests > 0:
-            from tqdm.auto import tqdm
+            if callable(use_tqdm):
+                tqdm = use_tqdm
+            else:
+                from tqdm.auto import tqdm
 
             progress = tqdm(total=num_requests, desc="Processed prompts", dynamic_ncols=True)
         started = time.perf_counter()
@@ -368,13 +485,15 @@ class LLM:
         self,
         messages: Any,
         sampling_params: SamplingParams | Sequence[SamplingParams] | None = None,
-        use_tqdm: bool = True,
+        use_tqdm: bool | Callable[..., Any] = True,
+        lora_request: Any = None,
         chat_template: str | None = None,
         chat_template_content_format: str = "auto",
         add_generation_prompt: bool = True,
         continue_final_message: bool = False,
         tools: list[dict[str, Any]] | None = None,
         chat_template_kwargs: dict[str, Any] | None = None,
+        mm_processor_kwargs: dict[str, Any] | None = None,
         allow_special_tokens_in_content: bool = False,
     ) -> list[RequestOutput]:
         """Generates replies to one conversation or a list of conversations (batched).
@@ -385,8 +504,16 @@ class LLM:
         The template is ``chat_template`` (see ``load_chat_template``) or the tokenizer's
         own. ``tools`` and ``chat_template_kwargs`` are passed to the template.
         Control-token text inside message content is tokenized as plain text unless
-        ``allow_special_tokens_in_content=True`` (vLLM's behaviour).
+        ``allow_special_tokens_in_content=True`` (vLLM's behaviour). The parameters are
+        vLLM's, in vLLM's order; ``lora_request`` and ``mm_processor_kwargs`` are accepted as
+        None only (see ``cadence.vllm_compat.call_args``).
         """
+        check_call_kwargs(
+            "chat",
+            use_tqdm=use_tqdm,
+            lora_request=lora_request,
+            mm_processor_kwargs=mm_processor_kwargs,
+        )
         rendered = self.render_chat(
             messages,
             chat_template,
