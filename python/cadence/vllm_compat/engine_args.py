@@ -340,8 +340,8 @@ _CACHE = (
     ),
     param(
         "enable_prefix_caching",
-        "automatic prefix caching: full prompt blocks are hashed (SHA-256) and reused by "
-        "later requests with the same prefix",
+        "automatic prefix caching: full KV blocks (prompt and generated) are named by a "
+        "SHA-256 chain and reused by later requests with the same prefix and cache_salt",
         True,
         NO_VALUE,
         BOOL,
