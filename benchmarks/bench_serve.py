@@ -30,64 +30,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import numpy as np
 
 from bench_generate import batch_prompts, print_machine
+from serve_harness import (
+    KV_BYTES_PER_TOKEN,
+    RequestTiming,
+    StreamingClient,
+    percentiles,
+    start_cadence_server,
+    stop,
+    wait_until_healthy,
+)
 
 MAX_MODEL_LEN = 1024
-KV_BYTES_PER_TOKEN = 46080  # SmolLM2-135M: 2 (K, V) x 30 layers x 3 KV heads x 64 x fp32
-_LISTENING = re.compile(r"serving .* at (http://[^ ]+) ")
-_GRPC_LISTENING = re.compile(r"gRPC service \S+ on (\S+:\d+)")
-
-
-@dataclass
-class RequestTiming:
-    sent: float
-    chunk_times: list[float] = field(default_factory=list)
-    num_tokens: int = 0
-
-    @property
-    def ttft(self) -> float:
-        return self.chunk_times[0] - self.sent
-
-    @property
-    def tpot(self) -> float:
-        """Mean time per output token after the first."""
-        return (self.chunk_times[-1] - self.chunk_times[0]) / max(self.num_tokens - 1, 1)
-
-    @property
-    def itls(self) -> list[float]:
-        return list(np.diff(self.chunk_times))
-
-
-def wait_until_healthy(process: subprocess.Popen, url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited:\n{log_path.read_text()}")
-        try:
-            if httpx.get(url + "/health", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"the server did not start:\n{log_path.read_text()}")
 
 
 def start_llama_server(args: argparse.Namespace, log_path: Path) -> tuple[subprocess.Popen, str]:
@@ -122,118 +88,21 @@ def start_llama_server(args: argparse.Namespace, log_path: Path) -> tuple[subpro
     return process, url
 
 
-def stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def start_server(args: argparse.Namespace, log_path: Path) -> tuple[subprocess.Popen, str, str]:
     """Starts `cadence serve` with HTTP and gRPC; returns (process, HTTP url, gRPC target)."""
-    command = [
-        sys.executable,
-        "-m",
-        "cadence.cli",
-        "serve",
-        *(["--model", args.model] if args.model else []),
-        "--port",
-        "0",
-        "--num-threads",
-        str(args.threads),
-        "--max-model-len",
-        str(MAX_MODEL_LEN),
-        "--kv-cache-memory-bytes",
-        str(kv_cache_bytes(args)),
-        "--disable-access-log",
-        "--grpc-port",
-        "0",
-    ]
-    log = open(log_path, "wb")  # noqa: SIM115 - the server writes it until stopped
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited:\n{log_path.read_text()}")
-        log_text = log_path.read_text(errors="replace")
-        match = _LISTENING.search(log_text)
-        grpc_match = _GRPC_LISTENING.search(log_text)
-        if match and grpc_match:
-            url = match.group(1)
-            try:
-                if httpx.get(url + "/health", timeout=5).status_code == 200:
-                    return process, url, grpc_match.group(1)
-            except httpx.TransportError:
-                pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the server did not start")
+    return start_cadence_server(
+        log_path,
+        model=args.model,
+        threads=args.threads,
+        max_model_len=MAX_MODEL_LEN,
+        kv_cache_memory_bytes=kv_cache_bytes(args),
+        grpc=True,
+    )
 
 
 def kv_cache_bytes(args: argparse.Namespace) -> int:
     """Room for `concurrency` full-length sequences, the same for both engines."""
     return args.concurrency * MAX_MODEL_LEN * KV_BYTES_PER_TOKEN
-
-
-class StreamingClient:
-    """A minimal HTTP/1.1 client for streaming completions over one keep-alive connection.
-
-    The load generator shares the machine's cores with the server, so it must be cheap:
-    this reads the chunked SSE body straight off an asyncio stream (httpx costs about three
-    times as much CPU per event, which on two cores shows up as lost server throughput)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def post_stream(self, path: str, body: dict) -> AsyncIterator[bytes]:
-        """Yields the payload of each SSE ``data:`` event of one streaming POST."""
-        payload = json.dumps(body).encode()
-        request = (
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
-            + payload
-        )
-        is_reused = self.writer is not None
-        try:
-            status = await self._send(request)
-        except ConnectionError:
-            if not is_reused:
-                raise
-            status = b""
-        if not status and is_reused:  # the server closed the idle connection (llama-server)
-            await self.close()
-            status = await self._send(request)
-        if b" 200 " not in status:
-            raise RuntimeError(f"HTTP error: {status!r}")
-        reader = self.reader
-        while (await reader.readline()) != b"\r\n":  # headers (the body is chunked)
-            pass
-        while True:
-            size = int((await reader.readline()).strip(), 16)
-            chunk = await reader.readexactly(size + 2)  # the chunk and its CRLF
-            if size == 0:
-                return
-            for event in chunk[:-2].split(b"\n\n"):
-                if event.startswith(b"data: "):
-                    yield event[len(b"data: ") :]
-
-    async def _send(self, request: bytes) -> bytes:
-        """Sends request on the connection (opened first if needed); returns the status line."""
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        self.writer.write(request)
-        return await self.reader.readline()
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            with contextlib.suppress(ConnectionError):
-                await self.writer.wait_closed()
-            self.reader = self.writer = None
 
 
 async def one_request(client: StreamingClient, prompt: str, max_tokens: int) -> RequestTiming:
@@ -354,11 +223,6 @@ def offline_throughput(args: argparse.Namespace, prompts: list[str]) -> float:
     if num_tokens != len(prompts) * args.max_tokens:
         raise RuntimeError(f"offline: {num_tokens} tokens, not {len(prompts) * args.max_tokens}")
     return num_tokens / seconds
-
-
-def percentiles(values: list[float]) -> str:
-    p50, p99 = np.percentile(values, [50, 99]) * 1000
-    return f"p50 {p50:7.1f} ms   p99 {p99:7.1f} ms"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
