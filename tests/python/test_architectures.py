@@ -517,6 +517,33 @@ def test_chunked_prefill_keeps_greedy_output(arch_models: dict[str, TinyModel], 
     assert list(a.outputs[0].token_ids) == list(b.outputs[0].token_ids)
 
 
+@pytest.mark.parametrize("name", ["phi3_longrope", "mistral_window", "gemma2"])
+def test_prefix_cache_hit_keeps_greedy_output(arch_models: dict[str, TinyModel], name: str) -> None:
+    """A prompt whose leading blocks are cached gives the tokens it gives uncached: with
+    LongRoPE, with every layer windowed (the blocks the first run released outside the
+    window were cached and are taken again) and with alternating local/global layers."""
+    from cadence import LLM, SamplingParams
+
+    model = arch_models[name]
+    cached = LLM(model=model.path, num_threads=NUM_THREADS)
+    uncached = LLM(model=model.path, num_threads=NUM_THREADS, enable_prefix_caching=False)
+    prompt_ids = _tokenize(cached, LONG_PROMPT)
+    params = SamplingParams(temperature=0.0, max_tokens=NUM_NEW_TOKENS, ignore_eos=True)
+    [first] = cached.generate({"prompt_token_ids": prompt_ids[:-5]}, params, use_tqdm=False)
+    [hit] = cached.generate({"prompt_token_ids": prompt_ids}, params, use_tqdm=False)
+    [reference] = uncached.generate({"prompt_token_ids": prompt_ids}, params, use_tqdm=False)
+    # Cached: the full blocks of what the first request computed (its prompt and all but its
+    # last token) that the new prompt starts with.
+    computed = prompt_ids[:-5] + list(first.outputs[0].token_ids)[:-1]
+    common = 0
+    while common < min(len(prompt_ids), len(computed)) and prompt_ids[common] == computed[common]:
+        common += 1
+    expected = min(common // 16, (len(prompt_ids) - 1) // 16) * 16
+    assert hit.num_cached_tokens == expected > 0
+    assert list(hit.outputs[0].token_ids) == list(reference.outputs[0].token_ids)
+    cached.llm_engine.core.check_invariants()
+
+
 def test_sliding_window_frees_kv_blocks_outside_it(arch_models: dict[str, TinyModel]) -> None:
     """Every Mistral layer is windowed, so after each step the scheduler releases the blocks
     the next token no longer sees: a ~130-token prompt holds 9 blocks of 16 only while it is

@@ -85,7 +85,7 @@ class KvCacheManager {
   bool allocate_slots(SequenceBlocks& seq, int64_t num_computed, int64_t num_new,
                       std::vector<std::pair<int32_t, int32_t>>& copies);
   // Adds one reference to each of the sequence's blocks (for a holder about to take a copy of
-  // its table, as move_beams does for every moved beam before releasing any).
+  // its table, as continue_sequences does for every moved sequence before releasing any).
   void add_refs(const SequenceBlocks& seq);
   // `to` drops its blocks and shares `from`'s (a fork or a beam taking its parent's place).
   void share(const SequenceBlocks& from, SequenceBlocks& to);
