@@ -128,6 +128,7 @@ void bind_config(py::module_& m) {
       .def_readwrite("quantization", &EngineConfig::quantization)
       .def_readwrite("block_size", &EngineConfig::block_size)
       .def_readwrite("enable_prefix_caching", &EngineConfig::enable_prefix_caching)
+      .def_readwrite("profile", &EngineConfig::profile)
       .def_readwrite("kv_cache_dtype", &EngineConfig::kv_cache_dtype)
       .def_readwrite("kv_cache_memory_bytes", &EngineConfig::kv_cache_memory_bytes)
       .def_readwrite("max_num_seqs", &EngineConfig::max_num_seqs)

@@ -60,6 +60,15 @@ void bind_engine(py::module_& m) {
       .def_readonly("prefix_cache_queries", &EngineStats::prefix_cache_queries)
       .def_readonly("prefix_cache_hits", &EngineStats::prefix_cache_hits);
 
+  using cadence::StepProfile;
+  py::class_<StepProfile>(m, "StepProfile")
+      .def_readonly("num_steps", &StepProfile::num_steps)
+      .def_readonly("schedule_seconds", &StepProfile::schedule_seconds)
+      .def_readonly("batch_seconds", &StepProfile::batch_seconds)
+      .def_readonly("forward_seconds", &StepProfile::forward_seconds)
+      .def_readonly("sampling_seconds", &StepProfile::sampling_seconds)
+      .def_readonly("kernel_seconds", &StepProfile::kernel_seconds);
+
   py::class_<Engine, std::unique_ptr<Engine>>(m, "Engine")
       .def(py::init([](const EngineConfig& config) {
              py::gil_scoped_release release;
@@ -93,6 +102,8 @@ void bind_engine(py::module_& m) {
            py::arg("sequence_index"))
       .def("step", &Engine::step, py::call_guard<py::gil_scoped_release>())
       .def("has_unfinished_requests", &Engine::has_unfinished_requests)
+      .def("step_profile", &Engine::step_profile)
+      .def("reset_step_profile", &Engine::reset_step_profile)
       .def("reset_prefix_cache", &Engine::reset_prefix_cache,
            "Forgets every cached prefix; returns the number of cached blocks freed.")
       .def(

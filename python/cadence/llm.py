@@ -198,6 +198,9 @@ class LLM:
         config.num_threads = num_threads or 0
         config.seed = seed
         config.max_logprobs = max_logprobs
+        # CADENCE_PROFILE=1: time every step's phases and kernel families (see
+        # LLMEngine.step_profile); off by default.
+        config.profile = os.environ.get("CADENCE_PROFILE", "0") not in ("", "0")
         # The tokenizer (Python: transformers' import and the vocabulary) loads on a thread
         # while the core loads the weights with the GIL released: start-up is the longer of
         # the two, not their sum. A tokenizer error is reported first, as if loaded first.

@@ -113,6 +113,55 @@ def test_greedy_thread_invariance_bitwise(default_llm: LLM) -> None:
         assert ours[1] == theirs[1], f"prompt {index}: logprobs differ between 2 threads and 1"
 
 
+def test_parallel_sampling_equals_the_serial_pass(default_llm: LLM) -> None:
+    """The rows of a step are sampled on all threads (logits processing, the sampler,
+    logprobs, prompt logprobs): on 2 threads every token, logprob and prompt logprob equals
+    the 1-thread run, where the same code runs as one serial pass. Every knob is on, n > 1
+    siblings share their leader's logits row, and unseeded requests draw their seeds from
+    the engine's seed in the same order."""
+    prompts = _batch_prompts(6)
+    params = [
+        SamplingParams(
+            n=2 if index % 3 == 0 else 1,
+            temperature=0.8,
+            top_k=50,
+            top_p=0.9,
+            min_p=0.01,
+            presence_penalty=0.5,
+            frequency_penalty=0.3,
+            repetition_penalty=1.2,
+            logit_bias={11: -2.0},
+            seed=None if index % 2 else 1000 + index,
+            logprobs=2,
+            prompt_logprobs=1 if index == 1 else None,
+            max_tokens=24,
+            ignore_eos=True,
+        )
+        for index in range(len(prompts))
+    ]
+    path = default_llm.llm_engine.core.config.model_path
+
+    def run(num_threads: int) -> list:
+        llm = LLM(model=path, max_model_len=1024, num_threads=num_threads, seed=7)
+        return [
+            (
+                [list(c.token_ids) for c in output.outputs],
+                [
+                    [{t: lp.logprob for t, lp in s.items()} for s in c.logprobs]
+                    for c in output.outputs
+                ],
+                output.prompt_logprobs,
+            )
+            for output in llm.generate(prompts, params, use_tqdm=False)
+        ]
+
+    one, two = run(1), run(2)
+    assert any(len(tokens) == 2 for tokens, _, _ in one), "an n > 1 request was meant to run"
+    assert one[1][2] is not None
+    for index, (ours, theirs) in enumerate(zip(two, one, strict=True)):
+        assert ours == theirs, f"prompt {index}: sampled output differs between 2 threads and 1"
+
+
 def test_preemption_gives_same_output(default_llm: LLM) -> None:
     """8 requests of 50-83 tokens on a pool with room for ~2 of them: the scheduler must preempt
     and recompute, and the result must equal the run where everything fits. Half the requests

@@ -47,9 +47,27 @@ struct EngineConfig {
   int num_threads = 0;                    // 0 = all hardware threads
   int32_t max_logprobs = 20;              // cap on logprobs / prompt_logprobs, >= 0
   uint64_t seed = 0;                      // seeds the RNG that draws seeds for unseeded requests
+  // Step-time breakdown (Engine::step_profile): each phase of step() and each kernel family of
+  // the forward pass timed. false (default): nothing is timed.
+  bool profile = false;
 };
 
 enum class FinishReason { kNone, kStop, kLength, kAbort };
+
+// Where step() spent its time (EngineConfig::profile), in seconds summed over the steps since
+// the engine started or reset_step_profile(). The phases add up to the step's time.
+struct StepProfile {
+  int64_t num_steps = 0;          // steps that ran the model
+  double schedule_seconds = 0.0;  // Scheduler::schedule
+  double batch_seconds = 0.0;     // copy-on-write block copies and building the step's batch
+  double forward_seconds = 0.0;   // the model's forward pass, split by kernel_seconds
+  // Logits processing, sampling, logprobs, beam candidate passes and selection, freeing
+  // finished sequences.
+  double sampling_seconds = 0.0;
+  // Within forward_seconds, per kernel family (embedding, gemm, lm_head, attention, norm,
+  // rope, activation, residual); the rest of forward_seconds is the runner's own work.
+  std::vector<std::pair<std::string, double>> kernel_seconds;
+};
 
 // Log-probabilities at one position, from the model's raw distribution (log-softmax of
 // the logits before penalties, bias and temperature, as vLLM reports by default).
@@ -152,6 +170,9 @@ class Engine {
   // prompts in full until new blocks are cached. Blocks in use stay in use. Returns the
   // number of cached blocks freed.
   virtual int64_t reset_prefix_cache() = 0;
+  // The step-time breakdown so far (all zero unless EngineConfig::profile), and its reset.
+  virtual StepProfile step_profile() const = 0;
+  virtual void reset_step_profile() = 0;
 
   // Logits for every position of one prompt [num_tokens x vocab_size], row-major, run
   // outside the schedule on blocks borrowed from the pool (for scoring and tests).

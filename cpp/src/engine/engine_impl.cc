@@ -1,6 +1,7 @@
 #include "engine/engine_impl.h"
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -108,6 +109,7 @@ EngineImpl::EngineImpl(const EngineConfig& config) : config_(config), seed_rng_(
   pool_ = std::make_unique<ThreadPool>(config_.num_threads);
   config_.num_threads = pool_->num_threads();
   ctx_ = kernels::cpu_context(*pool_);
+  if (config_.profile) ctx_.profile = &kernel_profile_;
   load_options.allocator = ctx_.allocator;
   load_options.max_positions = config_.max_model_len;
   model_ = create_model(model_config, *checkpoint, load_options);
@@ -368,97 +370,179 @@ void EngineImpl::append_token(Request& request, int32_t token, RequestOutput& ou
   out.finished = out.finish_reason != FinishReason::kNone;
 }
 
-RequestOutput EngineImpl::sample_next(Request& request, const float* raw_logits) {
+namespace {
+
+// What sampling one row needs besides the row: a processed copy of it and the sampler's
+// candidate list. One per thread, grown on first use and reused after that.
+struct RowScratch {
+  std::vector<float> logits;
+  Sampler sampler;
+};
+
+RowScratch& row_scratch() {
+  thread_local RowScratch scratch;
+  return scratch;
+}
+
+}  // namespace
+
+void EngineImpl::sample_next(Request& request, const float* raw_logits, RequestOutput& out) const {
   const int64_t vocab_size = model_->config().vocab_size;
   const SamplingParams& params = request.params;
-  RequestOutput out;
+  RowScratch& scratch = row_scratch();
   out.request_id = request.id;
   out.sequence_index = request.sequence_index;
   out.num_cached_tokens = std::max<int64_t>(0, request.num_cached_tokens);
   const float* logits = raw_logits;
   const auto num_output = static_cast<int64_t>(request.output_token_ids.size());
   if (needs_logits_processing(params, num_output)) {
-    processed_logits_.assign(raw_logits, raw_logits + vocab_size);
+    scratch.logits.assign(raw_logits, raw_logits + vocab_size);
     TokenHistory history{&request.prompt_token_ids, &request.output_token_ids,
                          &request.output_counts};
-    process_logits(params, history, model_->config().eos_token_ids, processed_logits_.data(),
+    process_logits(params, history, model_->config().eos_token_ids, scratch.logits.data(),
                    vocab_size);
-    logits = processed_logits_.data();
+    logits = scratch.logits.data();
   }
-  const int32_t token = sampler_.sample(logits, vocab_size, params, request.rng);
+  const int32_t token = scratch.sampler.sample(logits, vocab_size, params, request.rng);
   if (params.logprobs >= 0) {
     out.new_logprobs.push_back(compute_logprobs(raw_logits, vocab_size, token, params.logprobs));
   }
-  if (params.prompt_logprobs >= 0 && !request.prompt_logprobs_sent && request.sequence_index == 0) {
-    out.prompt_logprobs = std::move(request.prompt_logprobs);
-    request.prompt_logprobs.clear();
-    request.prompt_logprobs_sent = true;
-  }
   append_token(request, token, out);
-  return out;
+}
+
+namespace {
+
+// Adds the time since the previous lap to a StepProfile phase; does nothing when off.
+class PhaseClock {
+ public:
+  explicit PhaseClock(bool is_on) : is_on_(is_on) {
+    if (is_on_) last_ = std::chrono::steady_clock::now();
+  }
+  void lap(double& seconds) {
+    if (!is_on_) return;
+    const auto now = std::chrono::steady_clock::now();
+    seconds += std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+  }
+
+ private:
+  bool is_on_;
+  std::chrono::steady_clock::time_point last_;
+};
+
+}  // namespace
+
+StepProfile EngineImpl::step_profile() const {
+  StepProfile profile = phase_profile_;
+  for (int32_t f = 0; f < static_cast<int32_t>(kernels::KernelFamily::kCount); ++f) {
+    profile.kernel_seconds.emplace_back(
+        kernels::kernel_family_name(static_cast<kernels::KernelFamily>(f)),
+        kernel_profile_.seconds[f]);
+  }
+  return profile;
+}
+
+void EngineImpl::reset_step_profile() {
+  phase_profile_ = StepProfile();
+  kernel_profile_ = kernels::KernelProfile();
 }
 
 std::vector<RequestOutput> EngineImpl::step() {
+  PhaseClock clock(config_.profile);
   SchedulerOutput output = scheduler_->schedule();
   for (const std::string& request_id : output.restarted_beam_searches) {
     beam_searches_.at(request_id).restart();
   }
-  std::vector<RequestOutput> results;
-  if (output.empty()) return results;
+  clock.lap(phase_profile_.schedule_seconds);
+  if (output.empty()) return {};
+  ++phase_profile_.num_steps;
   for (const auto& [src, dst] : output.block_copies) kv_cache_->copy_block(ctx_, src, dst);
   build_batch(output);
   const int64_t vocab_size = model_->config().vocab_size;
   const kernels::TensorView logits = logits_rows(static_cast<int64_t>(batch_.logits_rows.size()));
+  clock.lap(phase_profile_.batch_seconds);
   model_->forward(ctx_, batch_, *kv_cache_, logits);
+  clock.lap(phase_profile_.forward_seconds);
   scheduler_->on_step_done(output);
+  clock.lap(phase_profile_.schedule_seconds);
 
-  std::vector<Request*> finished;
+  // 1. Serially, in row order: what each row is for. Forks change the scheduler, so they
+  //    happen here, before any row is sampled.
+  prompt_rows_.clear();
+  sample_rows_.clear();
+  beam_rows_.clear();
   std::vector<std::string> beam_searches_with_logits;
-  struct BeamRow {
-    BeamSearch* search;
-    int32_t slot;
-    const float* logits;
-  };
-  std::vector<BeamRow> beam_rows;
   for (size_t row = 0; row < row_uses_.size(); ++row) {
     Request& request = *row_uses_[row].request;
     const float* raw_logits = logits.as<const float>() + static_cast<int64_t>(row) * vocab_size;
     if (row_uses_[row].position >= 0) {  // a prompt-logprob row
-      const int64_t next = row_uses_[row].position + 1;
-      request.prompt_logprobs.push_back(compute_logprobs(
-          raw_logits, vocab_size, request.prompt_token_ids[next], request.params.prompt_logprobs));
+      prompt_rows_.push_back({&request, row_uses_[row].position, raw_logits});
       continue;
     }
     if (request.group->is_beam_search) {
-      beam_rows.push_back({&beam_searches_.at(request.id), request.sequence_index, raw_logits});
+      beam_rows_.push_back({&request, request.sequence_index, raw_logits});
       if (std::find(beam_searches_with_logits.begin(), beam_searches_with_logits.end(),
                     request.id) == beam_searches_with_logits.end()) {
         beam_searches_with_logits.push_back(request.id);
       }
       continue;
     }
+    sample_rows_.push_back({&request, -1, raw_logits});
     // The prompt is computed: parked siblings (n > 1) join and sample from the same row.
-    std::vector<Request*> sequences = {&request};
     if (request.sequence_index == 0 && request.group->has_parked()) {
-      for (Request* sibling : scheduler_->fork(request.id)) sequences.push_back(sibling);
-    }
-    for (Request* sequence : sequences) {
-      results.push_back(sample_next(*sequence, raw_logits));
-      if (results.back().finished) finished.push_back(sequence);
+      for (Request* sibling : scheduler_->fork(request.id)) {
+        sample_rows_.push_back({sibling, -1, raw_logits});
+      }
     }
   }
-  for (Request* request : finished) scheduler_->finish_request(request);  // gone after this
-  // Each beam row feeds a different slot, so the candidate search (a pass over the
-  // vocabulary per beam) runs on all threads.
-  pool_->parallel_for(static_cast<int64_t>(beam_rows.size()), [&](int64_t begin, int64_t end) {
+  // 2. Every row on all threads: prompt logprobs, sampling (penalties, the sampler, logprobs)
+  //    and the beam candidate passes. A row touches only its own sequence (its tokens and RNG
+  //    stream) and this thread's scratch, so the results are bitwise those of a serial pass.
+  const auto num_prompt = static_cast<int64_t>(prompt_rows_.size());
+  const auto num_sample = static_cast<int64_t>(sample_rows_.size());
+  const auto num_beam = static_cast<int64_t>(beam_rows_.size());
+  prompt_logprobs_.resize(static_cast<size_t>(num_prompt));
+  std::vector<RequestOutput> results(static_cast<size_t>(num_sample));
+  pool_->parallel_for(num_prompt + num_sample + num_beam, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      beam_rows[i].search->set_logits(beam_rows[i].slot, beam_rows[i].logits, vocab_size);
+      if (i < num_prompt) {
+        const RowTask& task = prompt_rows_[i];
+        const Request& request = *task.request;
+        prompt_logprobs_[i] =
+            compute_logprobs(task.logits, vocab_size, request.prompt_token_ids[task.position + 1],
+                             request.params.prompt_logprobs);
+      } else if (i < num_prompt + num_sample) {
+        const RowTask& task = sample_rows_[i - num_prompt];
+        sample_next(*task.request, task.logits, results[i - num_prompt]);
+      } else {
+        const RowTask& task = beam_rows_[i - num_prompt - num_sample];
+        beam_searches_.at(task.request->id).set_logits(task.position, task.logits, vocab_size);
+      }
     }
   });
+  // 3. Serially, in row order: prompt logprobs join their requests (sequence 0's first output
+  //    carries them), finished sequences free their blocks, beam searches select.
+  for (int64_t i = 0; i < num_prompt; ++i) {
+    prompt_rows_[i].request->prompt_logprobs.push_back(std::move(prompt_logprobs_[i]));
+  }
+  std::vector<Request*> finished;
+  for (int64_t i = 0; i < num_sample; ++i) {
+    Request& request = *sample_rows_[i].request;
+    RequestOutput& out = results[i];
+    if (request.params.prompt_logprobs >= 0 && !request.prompt_logprobs_sent &&
+        request.sequence_index == 0) {
+      out.prompt_logprobs = std::move(request.prompt_logprobs);
+      request.prompt_logprobs.clear();
+      request.prompt_logprobs_sent = true;
+    }
+    if (out.finished) finished.push_back(&request);
+  }
+  for (Request* request : finished) scheduler_->finish_request(request);  // gone after this
   for (const std::string& request_id : beam_searches_with_logits) {
     BeamSearch& search = beam_searches_.at(request_id);
     if (search.ready()) advance_beam_search(request_id, search, results);
   }
+  clock.lap(phase_profile_.sampling_seconds);
   return results;
 }
 

@@ -43,6 +43,8 @@ class EngineImpl : public Engine {
   std::vector<RequestOutput> step() override;
   bool has_unfinished_requests() const override { return scheduler_->has_unfinished(); }
   int64_t reset_prefix_cache() override { return scheduler_->reset_prefix_cache(); }
+  StepProfile step_profile() const override;
+  void reset_step_profile() override;
   std::vector<float> compute_prompt_logits(const std::vector<int32_t>& token_ids) override;
 
   const ModelConfig& model_config() const override { return model_->config(); }
@@ -61,9 +63,10 @@ class EngineImpl : public Engine {
   void build_batch(const SchedulerOutput& output);
   // logits_ as num_rows rows of vocab_size floats, grown first when it is smaller.
   kernels::TensorView logits_rows(int64_t num_rows);
-  // Samples the next token of `request` from the raw logits row (penalties etc. applied
-  // on a copy), records logprobs when asked, appends it and decides whether it is done.
-  RequestOutput sample_next(Request& request, const float* raw_logits);
+  // Samples the next token of `request` from the raw logits row (penalties etc. applied on a
+  // copy in this thread's scratch), records logprobs when asked, appends it and decides
+  // whether it is done, into `out`. Touches no engine state: rows run in parallel.
+  void sample_next(Request& request, const float* raw_logits, RequestOutput& out) const;
   void append_token(Request& request, int32_t token, RequestOutput& out) const;
   // Runs the selection of a beam search whose live beams all have logits: moves beams
   // (and their KV blocks) or, when done, reports the hypotheses and frees the request.
@@ -76,14 +79,12 @@ class EngineImpl : public Engine {
   std::unique_ptr<BlockPool> block_pool_;
   std::unique_ptr<KvCache> kv_cache_;
   std::unique_ptr<Scheduler> scheduler_;
-  Sampler sampler_;
   std::mt19937_64 seed_rng_;
   kernels::ExecutionContext ctx_;  // the device, threads and memory the model runs on
   ForwardBatch batch_;             // reused across steps
   // The model writes each step's logits here: rows of vocab_size floats, grown (never shrunk)
   // to the largest number of logits rows a step has had. Sampling reads them in place (host).
   kernels::DeviceBuffer logits_;
-  std::vector<float> processed_logits_;  // scratch row for logits processing
   // What each row of logits_ is for: a sampling row (position < 0) or the prompt-logprob
   // row of `position` in `request`.
   struct LogitsRowUse {
@@ -91,7 +92,20 @@ class EngineImpl : public Engine {
     int64_t position;
   };
   std::vector<LogitsRowUse> row_uses_;
+  // A step's logits rows by use (reused across steps): prompt logprobs (position: the row's),
+  // sampling (a forked sibling shares its leader's row) and beams (position: the slot).
+  struct RowTask {
+    Request* request;
+    int64_t position;
+    const float* logits;
+  };
+  std::vector<RowTask> prompt_rows_, sample_rows_, beam_rows_;
+  std::vector<TokenLogprobs> prompt_logprobs_;  // computed for prompt_rows_, in order
   std::unordered_map<std::string, BeamSearch> beam_searches_;  // by request id
+  // The step-time breakdown (EngineConfig::profile): phases here, kernel families in
+  // kernel_profile_, which ctx_.profile points to when profiling.
+  StepProfile phase_profile_;
+  kernels::KernelProfile kernel_profile_;
 };
 
 }  // namespace cadence

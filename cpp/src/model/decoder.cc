@@ -8,6 +8,8 @@
 
 namespace cadence {
 
+using kernels::KernelFamily;
+using kernels::KernelTimer;
 using kernels::TensorView;
 
 namespace {
@@ -128,6 +130,7 @@ TensorView DecoderModel::rope_positions(const ForwardBatch& batch) {
 
 void DecoderModel::apply_norm(const kernels::ExecutionContext& ctx, const Norm& norm,
                               const TensorView& x, const TensorView& out) const {
+  KernelTimer timer(ctx.profile, KernelFamily::kNorm);
   if (is_layer_norm_) {
     kernels::layer_norm(ctx, x, norm.weight.view(), norm.bias.view(),
                         static_cast<float>(config_.layer_norm_eps), out);
@@ -137,6 +140,7 @@ void DecoderModel::apply_norm(const kernels::ExecutionContext& ctx, const Norm& 
 }
 
 void DecoderModel::embed(const kernels::ExecutionContext& ctx, const ForwardBatch& batch) {
+  KernelTimer timer(ctx.profile, KernelFamily::kEmbedding);
   const TensorView ids = host_ints(batch.token_ids);
   if (weights_.project_in.empty()) {
     kernels::embedding_lookup(ctx, weights_.token_embedding, ids, act_.hidden);
@@ -159,7 +163,10 @@ void DecoderModel::forward(const kernels::ExecutionContext& ctx, const ForwardBa
                            KvCache& cache, const TensorView& logits) {
   const auto num_rows = static_cast<int64_t>(batch.logits_rows.size());
   layout_activations(batch.num_tokens(), num_rows);
-  plan_attention(ctx, batch);
+  {
+    KernelTimer timer(ctx.profile, KernelFamily::kAttention);
+    plan_attention(ctx, batch);
+  }
   embed(ctx, batch);
   const TensorView rope_rows = is_rope_ ? rope_positions(batch) : TensorView();
   for (int64_t l = 0; l < config_.num_layers; ++l) {
@@ -167,17 +174,22 @@ void DecoderModel::forward(const kernels::ExecutionContext& ctx, const ForwardBa
     mlp_block(ctx, weights_.layers[l]);
   }
 
-  kernels::gather_rows(ctx, act_.hidden, host_ints(batch.logits_rows), 0, act_.final_rows);
+  {
+    KernelTimer timer(ctx.profile, KernelFamily::kResidual);
+    kernels::gather_rows(ctx, act_.hidden, host_ints(batch.logits_rows), 0, act_.final_rows);
+  }
   if (config_.is_norm_before) {
     apply_norm(ctx, weights_.final_norm, act_.final_rows, act_.final_rows);
   }
   TensorView head_in = act_.final_rows;
   if (!weights_.project_out.empty()) {
+    KernelTimer timer(ctx.profile, KernelFamily::kGemm);
     kernels::gemm(ctx, act_.final_rows, weights_.project_out.weight,
                   weights_.project_out.bias.view(), act_.final_proj);
     head_in = act_.final_proj;
   }
   const TensorView out = logits.slice_rows(0, num_rows);
+  KernelTimer timer(ctx.profile, KernelFamily::kLmHead);
   const bool is_tied = weights_.lm_head.empty();
   kernels::gemm(ctx, head_in, is_tied ? weights_.token_embedding : weights_.lm_head.weight,
                 is_tied ? TensorView() : weights_.lm_head.bias.view(), out);
@@ -189,6 +201,7 @@ void DecoderModel::forward(const kernels::ExecutionContext& ctx, const ForwardBa
 void DecoderModel::add_residual(const kernels::ExecutionContext& ctx, const Norm& post_norm,
                                 const TensorView& sublayer_out) {
   if (config_.sandwich_norm) apply_norm(ctx, post_norm, sublayer_out, sublayer_out);
+  KernelTimer timer(ctx.profile, KernelFamily::kResidual);
   kernels::add_inplace(ctx, act_.hidden, sublayer_out);
 }
 
@@ -205,11 +218,15 @@ void DecoderModel::attention_block(const kernels::ExecutionContext& ctx,
     apply_norm(ctx, layer.attention_norm, act_.hidden, act_.normed);
     input = act_.normed;
   }
-  kernels::gemm(ctx, input, layer.qkv.weight, layer.qkv.bias.view(), act_.qkv);
+  {
+    KernelTimer timer(ctx.profile, KernelFamily::kGemm);
+    kernels::gemm(ctx, input, layer.qkv.weight, layer.qkv.bias.view(), act_.qkv);
+  }
   const TensorView q = columns(act_.qkv, 0, q_width);
   const TensorView k = columns(act_.qkv, q_width, kv_width);
   const TensorView v = columns(act_.qkv, q_width + kv_width, kv_width);
   if (config_.qk_norm) {  // each head's head_dim slice is one RMSNorm row
+    KernelTimer timer(ctx.profile, KernelFamily::kNorm);
     const float eps = static_cast<float>(config_.rms_norm_eps);
     for (int64_t h = 0; h < config_.num_heads; ++h) {
       const TensorView qh = columns(q, h * head_dim, head_dim);
@@ -221,20 +238,27 @@ void DecoderModel::attention_block(const kernels::ExecutionContext& ctx,
     }
   }
   if (is_rope_) {
+    KernelTimer timer(ctx.profile, KernelFamily::kRope);
     kernels::rope_neox(ctx, q, config_.num_heads, head_dim, rope_rot_dim_, rope_rows,
                        rope_cos_sin_.view());
     kernels::rope_neox(ctx, k, config_.num_kv_heads, head_dim, rope_rot_dim_, rope_rows,
                        rope_cos_sin_.view());
   }
-  const kernels::PagedKvCache& layer_cache = cache.layer(layer_index);
-  kernels::write_kv_cache(ctx, k, v, host_ints(batch.slot_mapping), layer_cache);
-
-  const float scale = config_.attention_scale > 0 ? static_cast<float>(config_.attention_scale)
-                                                  : 1.0f / std::sqrt(static_cast<float>(head_dim));
-  kernels::paged_attention(ctx, attention_plans_[layer_plan_[layer_index]], q, layer_cache, scale,
-                           act_.attn_out);
-  kernels::gemm(ctx, act_.attn_out, layer.out_proj.weight, layer.out_proj.bias.view(),
-                act_.proj_out);
+  {
+    KernelTimer timer(ctx.profile, KernelFamily::kAttention);
+    const kernels::PagedKvCache& layer_cache = cache.layer(layer_index);
+    kernels::write_kv_cache(ctx, k, v, host_ints(batch.slot_mapping), layer_cache);
+    const float scale = config_.attention_scale > 0
+                            ? static_cast<float>(config_.attention_scale)
+                            : 1.0f / std::sqrt(static_cast<float>(head_dim));
+    kernels::paged_attention(ctx, attention_plans_[layer_plan_[layer_index]], q, layer_cache, scale,
+                             act_.attn_out);
+  }
+  {
+    KernelTimer timer(ctx.profile, KernelFamily::kGemm);
+    kernels::gemm(ctx, act_.attn_out, layer.out_proj.weight, layer.out_proj.bias.view(),
+                  act_.proj_out);
+  }
   add_residual(ctx, layer.attention_post_norm, act_.proj_out);
   if (!config_.is_norm_before) {
     apply_norm(ctx, layer.attention_norm, act_.hidden, act_.hidden);
@@ -248,8 +272,12 @@ void DecoderModel::mlp_block(const kernels::ExecutionContext& ctx,
     apply_norm(ctx, layer.mlp_norm, act_.hidden, act_.normed);
     input = act_.normed;
   }
-  kernels::gemm(ctx, input, layer.up.weight, layer.up.bias.view(), act_.mlp_in);
+  {
+    KernelTimer timer(ctx.profile, KernelFamily::kGemm);
+    kernels::gemm(ctx, input, layer.up.weight, layer.up.bias.view(), act_.mlp_in);
+  }
   TensorView activated = act_.mlp_in;
+  KernelTimer activation_timer(ctx.profile, KernelFamily::kActivation);
   if (activation_ == Activation::kSiluGated) {
     kernels::silu_mul(ctx, act_.mlp_in, act_.mlp_act);
     activated = act_.mlp_act;
@@ -261,7 +289,11 @@ void DecoderModel::mlp_block(const kernels::ExecutionContext& ctx,
   } else {
     kernels::relu(ctx, act_.mlp_in, act_.mlp_in);
   }
-  kernels::gemm(ctx, activated, layer.down.weight, layer.down.bias.view(), act_.proj_out);
+  activation_timer.stop();
+  {
+    KernelTimer timer(ctx.profile, KernelFamily::kGemm);
+    kernels::gemm(ctx, activated, layer.down.weight, layer.down.bias.view(), act_.proj_out);
+  }
   add_residual(ctx, layer.mlp_post_norm, act_.proj_out);
   if (!config_.is_norm_before) {
     apply_norm(ctx, layer.mlp_norm, act_.hidden, act_.hidden);

@@ -32,21 +32,57 @@ int32_t Sampler::sample(const float* logits, int64_t vocab_size, const SamplingP
 
   float max_logit = logits[0];
   for (int64_t i = 1; i < vocab_size; ++i) max_logit = std::max(max_logit, logits[i]);
+  const float inv_temperature = 1.0f / params.temperature;
   auto by_rank = [](const Candidate& a, const Candidate& b) {
     return better(a.prob, a.token_id, b.prob, b.token_id);
   };
+  const bool has_top_k = params.top_k > 0 && params.top_k < vocab_size;
+  if (!has_top_k && params.top_p >= 1.0f && params.min_p <= 0.0f) {
+    // Every token stays: one pass of exp() in token order, then the walk (what the general
+    // path below computes for this case, value for value, without its candidate list).
+    probs_.resize(static_cast<size_t>(vocab_size));
+    double total = 0.0;
+    for (int64_t i = 0; i < vocab_size; ++i) {
+      probs_[i] = std::exp((logits[i] - max_logit) * inv_temperature);
+      total += probs_[i];
+    }
+    const double point = uniform * total;
+    double cumulative = 0.0;
+    for (int64_t i = 0; i < vocab_size; ++i) {
+      cumulative += probs_[i];
+      if (point < cumulative) return static_cast<int32_t>(i);
+    }
+    return static_cast<int32_t>(vocab_size - 1);
+  }
   // Candidates first carry their logit in `prob`: top-k selects on logits (temperature
   // preserves the order), so exp() runs only over the k survivors.
-  candidates_.resize(static_cast<size_t>(vocab_size));
-  for (int64_t i = 0; i < vocab_size; ++i) candidates_[i] = {logits[i], static_cast<int32_t>(i)};
-  size_t num_kept = candidates_.size();
-  bool sorted_prefix = false;  // candidates_[0, num_kept) sorted by rank
-  if (params.top_k > 0 && static_cast<size_t>(params.top_k) < num_kept) {
+  size_t num_kept;
+  bool in_token_order = true;  // candidates_[0, num_kept) by increasing token id
+  if (has_top_k) {
+    // The k best by rank, kept in a heap with the worst on top: one comparison per token for
+    // all but the few that enter it. The same set as a selection over all tokens.
     num_kept = static_cast<size_t>(params.top_k);
-    std::nth_element(candidates_.begin(), candidates_.begin() + num_kept - 1, candidates_.end(),
-                     by_rank);
+    candidates_.clear();
+    for (int64_t i = 0; i < vocab_size; ++i) {
+      const Candidate candidate{logits[i], static_cast<int32_t>(i)};
+      if (candidates_.size() < num_kept) {
+        candidates_.push_back(candidate);
+        std::push_heap(candidates_.begin(), candidates_.end(), by_rank);
+      } else if (by_rank(candidate, candidates_.front())) {
+        std::pop_heap(candidates_.begin(), candidates_.end(), by_rank);
+        candidates_.back() = candidate;
+        std::push_heap(candidates_.begin(), candidates_.end(), by_rank);
+      }
+    }
+    in_token_order = false;
+  } else {
+    candidates_.resize(static_cast<size_t>(vocab_size));
+    for (int64_t i = 0; i < vocab_size; ++i) {
+      candidates_[i] = {logits[i], static_cast<int32_t>(i)};
+    }
+    num_kept = candidates_.size();
   }
-  const float inv_temperature = 1.0f / params.temperature;
+  bool sorted_prefix = false;  // candidates_[0, num_kept) sorted by rank
   for (size_t i = 0; i < num_kept; ++i) {
     candidates_[i].prob = std::exp((candidates_[i].prob - max_logit) * inv_temperature);
   }
@@ -80,8 +116,8 @@ int32_t Sampler::sample(const float* logits, int64_t vocab_size, const SamplingP
     }
     num_kept = std::max<size_t>(1, write);  // the best token always passes (prob 1)
   }
-  if (!sorted_prefix) {
-    // A fixed walk order independent of how nth_element arranged the candidates.
+  if (!sorted_prefix && !in_token_order) {
+    // A fixed walk order independent of how the selection arranged the candidates.
     std::sort(candidates_.begin(), candidates_.begin() + num_kept,
               [](const Candidate& a, const Candidate& b) { return a.token_id < b.token_id; });
   }

@@ -26,6 +26,7 @@ class Sampler {
     int32_t token_id;
   };
   std::vector<Candidate> candidates_;  // scratch, reused across calls
+  std::vector<float> probs_;           // scratch of the no-truncation path
 };
 
 int32_t argmax_token(const float* logits, int64_t vocab_size);

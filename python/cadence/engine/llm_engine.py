@@ -7,6 +7,7 @@ Not thread-safe: one thread drives add_request / abort_request / step.
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass
 
 from cadence import _core
@@ -40,6 +41,8 @@ class LLMEngine:
         self._beam_requests: dict[str, _BeamRequest] = {}
         self._counter = itertools.count()
         self._token_texts: dict[int, str] = {}
+        self._is_profiling = bool(getattr(core.config, "profile", False))
+        self._output_seconds = 0.0  # Python's share of step(), when profiling
 
     def next_request_id(self) -> str:
         return str(next(self._counter))
@@ -137,9 +140,38 @@ class LLMEngine:
         """Runs one engine step; returns one RequestOutput per request whose sequences produced
         tokens or finished, holding all n sequences (cumulative, as vLLM's default), and a
         BeamSearchOutput for each beam search that finished."""
+        core_outputs = self.core.step()
+        started = time.perf_counter() if self._is_profiling else 0.0
+        results = self._assemble(core_outputs)
+        if self._is_profiling:
+            self._output_seconds += time.perf_counter() - started
+        return results
+
+    def step_profile(self) -> dict[str, float | int | dict[str, float]]:
+        """Where step time went since the engine started or ``reset_step_profile`` (with
+        ``CADENCE_PROFILE=1``; zeros otherwise), in seconds: the core's phases (``schedule``,
+        ``batch``, ``forward``, ``sampling``), ``kernels`` (the forward pass by kernel
+        family), and ``output`` (this class turning core outputs into RequestOutputs:
+        detokenizing, stop strings, logprob dicts)."""
+        profile = self.core.step_profile()
+        return {
+            "steps": profile.num_steps,
+            "schedule": profile.schedule_seconds,
+            "batch": profile.batch_seconds,
+            "forward": profile.forward_seconds,
+            "sampling": profile.sampling_seconds,
+            "output": self._output_seconds,
+            "kernels": dict(profile.kernel_seconds),
+        }
+
+    def reset_step_profile(self) -> None:
+        self.core.reset_step_profile()
+        self._output_seconds = 0.0
+
+    def _assemble(self, core_outputs: list) -> list[RequestOutput | BeamSearchOutput]:
         touched: dict[str, RequestState] = {}
         finished_beam_searches: list[BeamSearchOutput] = []
-        for core_output in self.core.step():
+        for core_output in core_outputs:
             beam_request = self._beam_requests.pop(core_output.request_id, None)
             if beam_request is not None:
                 finished_beam_searches.append(
