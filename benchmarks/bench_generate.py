@@ -47,6 +47,22 @@ _FRAMES = [
 ]
 
 
+def every_knob_params(SamplingParams, seed: int, max_tokens: int):
+    """Sampling with every knob on (temperature, top-k, top-p, the three penalties), seeded,
+    EOS ignored: the workload where host work must keep up with the kernels."""
+    return SamplingParams(
+        temperature=0.8,
+        top_k=50,
+        top_p=0.9,
+        presence_penalty=0.5,
+        frequency_penalty=0.5,
+        repetition_penalty=1.1,
+        seed=seed,
+        max_tokens=max_tokens,
+        ignore_eos=True,
+    )
+
+
 def batch_prompts(count: int) -> list[str]:
     """`count` distinct prompts of different lengths."""
     prompts = []
@@ -110,17 +126,7 @@ class CadenceRunner:
 
         params = SamplingParams(temperature=0.0, max_tokens=num_new_tokens, ignore_eos=True)
         if sampled:  # the "sampling must not be the bottleneck" workload
-            params = SamplingParams(
-                temperature=0.8,
-                top_k=50,
-                top_p=0.9,
-                presence_penalty=0.5,
-                frequency_penalty=0.5,
-                repetition_penalty=1.1,
-                seed=0,
-                max_tokens=num_new_tokens,
-                ignore_eos=True,
-            )
+            params = every_knob_params(SamplingParams, 0, num_new_tokens)
         outputs = self.llm.generate(
             [{"prompt_token_ids": ids} for ids in prompt_ids], params, use_tqdm=False
         )

@@ -24,26 +24,13 @@ import argparse
 import os
 import time
 
-from bench_generate import SINGLE_PROMPT, batch_prompts, print_machine
+from bench_generate import SINGLE_PROMPT, batch_prompts, every_knob_params, print_machine
 
 _PHASES = ("schedule", "batch", "forward", "sampling", "output")
 
 
 def sampled_params(SamplingParams, count: int, new_tokens: int) -> list:
-    return [
-        SamplingParams(
-            temperature=0.8,
-            top_k=50,
-            top_p=0.9,
-            presence_penalty=0.5,
-            frequency_penalty=0.5,
-            repetition_penalty=1.1,
-            seed=index,
-            max_tokens=new_tokens,
-            ignore_eos=True,
-        )
-        for index in range(count)
-    ]
+    return [every_knob_params(SamplingParams, index, new_tokens) for index in range(count)]
 
 
 def make_llm(args: argparse.Namespace, profile: bool):
