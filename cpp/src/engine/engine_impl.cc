@@ -455,7 +455,7 @@ std::vector<RequestOutput> EngineImpl::step() {
   }
   clock.lap(phase_profile_.schedule_seconds);
   if (output.empty()) return {};
-  ++phase_profile_.num_steps;
+  if (config_.profile) ++phase_profile_.num_steps;
   for (const auto& [src, dst] : output.block_copies) kv_cache_->copy_block(ctx_, src, dst);
   build_batch(output);
   const int64_t vocab_size = model_->config().vocab_size;
