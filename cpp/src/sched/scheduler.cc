@@ -257,13 +257,13 @@ bool Scheduler::schedule_running(RequestGroup* group, int64_t& budget, Scheduler
   return true;
 }
 
-bool Scheduler::admit_next(int64_t& budget, SchedulerOutput& output) {
+bool Scheduler::admit_next(int64_t& budget, int64_t& num_running_seqs, SchedulerOutput& output) {
   RequestGroup* group = waiting_.front();
   // A group joins with its parked sequences, which run once they continue from sequence 0.
   const std::vector<Request*> members = sequences_in(*group, RequestState::kWaiting);
   const int64_t num_joining =
       static_cast<int64_t>(members.size()) + group->count(RequestState::kAwaitingFork);
-  if (num_running() + num_joining > config_.max_num_seqs && !running_.empty()) return false;
+  if (num_running_seqs + num_joining > config_.max_num_seqs && !running_.empty()) return false;
   // Each sequence's cached prefix: whole blocks, at least the last token left to compute.
   // Prompt logprobs need the logits of every prompt position, so such a request computes
   // them all.
@@ -307,6 +307,7 @@ bool Scheduler::admit_next(int64_t& budget, SchedulerOutput& output) {
     schedule_tokens(*members[m], num_new[m], budget, output);
   group->is_running = true;
   running_.push_back(group);
+  num_running_seqs += static_cast<int64_t>(members.size());
   return true;
 }
 
@@ -319,9 +320,10 @@ SchedulerOutput Scheduler::schedule() {
   }
   // 2. Admit waiting groups in order while budget, sequence slots and blocks last.
   //    Not in a step that had to preempt: memory is tight, let running groups finish.
+  int64_t num_running_seqs = num_running();  // kept current by admit_next
   while (output.num_preempted == 0 && !waiting_.empty() && budget > 0 &&
-         num_running() < config_.max_num_seqs) {
-    if (!admit_next(budget, output)) break;
+         num_running_seqs < config_.max_num_seqs) {
+    if (!admit_next(budget, num_running_seqs, output)) break;
   }
   return output;
 }

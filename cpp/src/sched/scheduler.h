@@ -131,9 +131,10 @@ class Scheduler {
   // Schedules the running group's sequences within `budget` (preempting newer groups for
   // blocks). False when the group preempted itself: every newer group went too.
   bool schedule_running(RequestGroup* group, int64_t& budget, SchedulerOutput& output);
-  // Admits the head of the waiting queue when budget, sequence slots and blocks allow (taking
-  // its cached prefixes). False when it cannot be admitted now.
-  bool admit_next(int64_t& budget, SchedulerOutput& output);
+  // Admits the head of the waiting queue when budget, sequence slots (num_running_seqs, the
+  // running sequences, which it updates) and blocks allow, taking its cached prefixes. False
+  // when it cannot be admitted now.
+  bool admit_next(int64_t& budget, int64_t& num_running_seqs, SchedulerOutput& output);
   // Gives the sequence the blocks for num_new more tokens; the caller checked the space.
   void allocate_slots(Request& request, int64_t num_new, SchedulerOutput& output);
   void schedule_tokens(Request& request, int64_t num_new, int64_t& budget, SchedulerOutput& output);

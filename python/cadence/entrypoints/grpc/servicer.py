@@ -22,6 +22,7 @@ from cadence.engine.async_llm_engine import (
     EngineOverloadedError,
     RequestAbortedError,
 )
+from cadence.engine.llm_engine import check_cache_salt
 from cadence.entrypoints.grpc import convert
 from cadence.entrypoints.openai.errors import OpenAIError, bad_request, from_engine_error
 from cadence.entrypoints.openai.serving_chat import render_messages
@@ -336,9 +337,11 @@ def _usage(output: RequestOutput) -> inference_pb2.Usage:
 
 
 def _cache_salt(request: Any) -> str | None:
-    """The request's cache_salt (None when unset); an empty one is INVALID_ARGUMENT."""
+    """The request's cache_salt (None when unset); one check_cache_salt refuses is
+    INVALID_ARGUMENT naming it."""
     if not request.HasField("cache_salt"):
         return None
-    if not request.cache_salt:
-        raise bad_request("cache_salt must be a non-empty string", param="cache_salt")
-    return request.cache_salt
+    try:
+        return check_cache_salt(request.cache_salt)
+    except ValueError as error:
+        raise bad_request(str(error), param="cache_salt") from None
