@@ -7,7 +7,7 @@ standard input).
 
     cadence serve [MODEL] [--host H] [--port P] [--api-key K] ...
 
-serves the OpenAI-compatible HTTP API (see cadence.entrypoints.openai.api_server) and, with
+serves the OpenAI-compatible HTTP API (composed in cadence.entrypoints.serve) and, with
 --grpc-port, the cadence.v1 gRPC API (cadence.entrypoints.grpc).
 """
 
@@ -280,7 +280,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--grpc-max-message-bytes must be >= 1024, got {args.grpc_max_message_bytes}"
         )
-    from cadence.entrypoints.openai.api_server import run_server
+    from cadence.entrypoints.serve import run_server
 
     return run_server(args, llm_kwargs(args))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import secrets
 import time
@@ -13,20 +14,13 @@ from typing import Any
 from cadence import _core
 from cadence.beam_search import BeamSearchOutput
 from cadence.engine.llm_engine import LLMEngine
-from cadence.entrypoints.chat_utils import (
-    RenderedChat,
-    detect_content_format,
-    is_batch_of_conversations,
-    parse_conversation,
-    render_conversation,
-    resolve_chat_template,
-)
+from cadence.entrypoints.chat_utils import ChatRenderer, RenderedChat
 from cadence.generation_config import copy_params, resolve_default_sampling_params
 from cadence.kv_cache_dtype import check_kv_cache_dtype
 from cadence.logger import get_logger
 from cadence.model_config import load_model_config
 from cadence.model_source import ModelSource, resolve_model
-from cadence.outputs import RequestOutput
+from cadence.outputs import RequestOutput, RequestOutputKind
 from cadence.sampling_params import BeamSearchParams, SamplingParams
 from cadence.tokenizer_loader import load_tokenizer
 from cadence.vllm_compat.call_args import (
@@ -354,7 +348,9 @@ class LLM:
                 dataclasses.replace(params, truncate_prompt_tokens=keep) for params in params_list
             ]
         parsed = [self._to_prompt(p) for p in prompts]
-        add = self.llm_engine.add_request
+        add = functools.partial(
+            self.llm_engine.add_request, output_kind=RequestOutputKind.FINAL_ONLY
+        )
         pairs = zip(parsed, params_list, strict=True)
         requests = [(add, text, ids, params, salt) for (text, ids, salt), params in pairs]
         return self._run_requests(requests, use_tqdm)
@@ -459,30 +455,16 @@ class LLM:
     ) -> list[RenderedChat]:
         """Renders conversations into prompts (text and token ids) without generating:
         for debugging templates. Same arguments as ``chat``."""
-        if chat_template_content_format not in ("auto", "string", "openai"):
-            raise ValueError(
-                "chat_template_content_format must be 'auto', 'string' or 'openai', got "
-                f"{chat_template_content_format!r}"
-            )
-        tokenizer = self.get_tokenizer()
-        template = resolve_chat_template(tokenizer, chat_template, self.llm_engine.model_name)
-        content_format = chat_template_content_format
-        if content_format == "auto":
-            content_format = detect_content_format(template)
-        conversations = messages if is_batch_of_conversations(messages) else [messages]
-        return [
-            render_conversation(
-                tokenizer,
-                parse_conversation(conversation, content_format),
-                template,
-                add_generation_prompt=add_generation_prompt,
-                continue_final_message=continue_final_message,
-                tools=tools,
-                chat_template_kwargs=chat_template_kwargs,
-                allow_special_tokens_in_content=allow_special_tokens_in_content,
-            )
-            for conversation in conversations
-        ]
+        return ChatRenderer(self.get_tokenizer(), self.llm_engine.model_name).render(
+            messages,
+            chat_template,
+            chat_template_content_format,
+            add_generation_prompt,
+            continue_final_message,
+            tools,
+            chat_template_kwargs,
+            allow_special_tokens_in_content,
+        )
 
     def chat(
         self,

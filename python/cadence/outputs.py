@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
+
+
+class RequestOutputKind(enum.Enum):
+    """What each ``RequestOutput`` of a running request holds (vLLM's names).
+
+    CUMULATIVE: everything generated so far (each output costs O(output length)).
+    DELTA: only what is new since the request's previous output: new text, new token ids
+        and their logprobs, and the finish fields once it finished; prompt logprobs come
+        in the first output only. Per-step cost is O(new tokens); what streaming servers use.
+    FINAL_ONLY: one cumulative output, when the request finished (the offline API).
+    """
+
+    CUMULATIVE = 0
+    DELTA = 1
+    FINAL_ONLY = 2
 
 
 @dataclass
@@ -29,6 +45,12 @@ class Logprob:
 PositionLogprobs = dict[int, Logprob]
 SampleLogprobs = list[PositionLogprobs]
 PromptLogprobs = list[PositionLogprobs | None]
+
+
+def top_entries(position: PositionLogprobs, count: int) -> list[tuple[int, Logprob]]:
+    """The ``count`` most likely (token id, Logprob) of a position, best first."""
+    ranked = sorted(position.items(), key=lambda item: item[1].rank or 0)
+    return ranked[:count]
 
 
 @dataclass
@@ -84,3 +106,31 @@ class RequestOutput:
     outputs: list[CompletionOutput] = field(default_factory=list)
     finished: bool = False
     num_cached_tokens: int = 0
+
+    def add(self, newer: RequestOutput) -> None:
+        """Appends a later DELTA output of the same request to this one (for a consumer that
+        fell behind): per sequence, text, token ids and logprobs are concatenated and the
+        finish fields are the newer ones. O(size of ``newer``) plus the concatenation."""
+        if newer.request_id != self.request_id:
+            raise ValueError(
+                f"cannot add outputs of request {newer.request_id!r} to {self.request_id!r}"
+            )
+        if self.prompt_logprobs is None:
+            self.prompt_logprobs = newer.prompt_logprobs
+        by_index = {completion.index: completion for completion in self.outputs}
+        for completion in newer.outputs:
+            older = by_index.get(completion.index)
+            if older is None:
+                self.outputs.append(completion)
+                by_index[completion.index] = completion
+                continue
+            older.text += completion.text
+            older.token_ids = older.token_ids + completion.token_ids
+            if completion.logprobs is not None:
+                older.logprobs = (older.logprobs or []) + completion.logprobs
+            older.cumulative_logprob = completion.cumulative_logprob
+            older.finish_reason = completion.finish_reason
+            older.stop_reason = completion.stop_reason
+        self.outputs.sort(key=lambda completion: completion.index)
+        self.finished = newer.finished
+        self.num_cached_tokens = newer.num_cached_tokens

@@ -49,7 +49,9 @@ class ScriptedEngine:
             prefix_cache_hits=0,
         )
 
-    def add_request(self, request_id, prompt, prompt_token_ids, params, cache_salt=None) -> None:
+    def add_request(
+        self, request_id, prompt, prompt_token_ids, params, cache_salt=None, output_kind=None
+    ) -> None:
         if params.max_tokens == BAD_MAX_TOKENS:
             raise ValueError(f"max_tokens must not be {BAD_MAX_TOKENS}")
         self.requests[request_id] = (params.max_tokens, [])

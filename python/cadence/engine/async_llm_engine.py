@@ -15,10 +15,11 @@ Contracts:
   a ``ValueError`` from validation (naming the parameter) is raised to the caller and never
   stops the loop. ``EngineOverloadedError`` when the waiting queue is full,
   ``EngineDrainingError`` while draining, ``EngineDeadError`` once the loop has died.
-- A ``RequestStream`` yields cumulative ``RequestOutput`` snapshots (a beam search: one
-  ``BeamSearchOutput``), the last one with
-  ``finished=True``. Snapshots are coalesced: a consumer that falls behind gets the latest
-  one (it holds everything the skipped ones held).
+- A ``RequestStream`` yields ``RequestOutput``s in the request's ``output_kind`` (a beam
+  search: one ``BeamSearchOutput``), the last one with ``finished=True``. Outputs are
+  coalesced: a consumer that falls behind gets, for CUMULATIVE, the latest snapshot (it
+  holds everything the skipped ones held); for DELTA, the skipped deltas added together
+  (``RequestOutput.add``). Servers use DELTA: per step they handle only what is new.
 - Aborting (``RequestStream.abort``, or closing ``generate`` early: client gone, cancelled,
   deadline via ``asyncio.timeout``) reaches the core before its next step, which frees the
   request's KV blocks.
@@ -44,7 +45,7 @@ from typing import Protocol
 from cadence.beam_search import BeamSearchOutput
 from cadence.engine.llm_engine import LLMEngine
 from cadence.logger import get_logger
-from cadence.outputs import RequestOutput
+from cadence.outputs import RequestOutput, RequestOutputKind
 from cadence.sampling_params import BeamSearchParams, SamplingParams
 
 logger = get_logger(__name__)
@@ -107,7 +108,7 @@ class RequestMetricsSink(Protocol):
 class RequestStream:
     """One request's outputs, consumed on the asyncio loop thread.
 
-    ``async for output in stream`` yields cumulative snapshots until the finished one;
+    ``async for output in stream`` yields outputs (of ``output_kind``) until the finished one;
     raises the engine's error (EngineDeadError, RequestAbortedError) if the request fails.
     Several streams may share one ``wakeup`` event to be consumed together (``poll``)."""
 
@@ -117,8 +118,10 @@ class RequestStream:
         request_id: str,
         num_prompt_tokens: int,
         wakeup: asyncio.Event,
+        output_kind: RequestOutputKind = RequestOutputKind.CUMULATIVE,
     ) -> None:
         self.request_id = request_id
+        self.output_kind = output_kind
         self.num_prompt_tokens = num_prompt_tokens
         self.wakeup = wakeup
         self._engine = engine
@@ -130,6 +133,7 @@ class RequestStream:
         self.arrival_time = time.monotonic()
         self.last_token_time: float | None = None
         self.num_output_tokens = 0
+        self.finish_reasons: dict[int, str] = {}  # sequence index -> its finish reason
 
     @property
     def is_closed(self) -> bool:
@@ -137,7 +141,8 @@ class RequestStream:
         return self._is_closed
 
     def poll(self) -> RequestOutput | None:
-        """The newest snapshot not yet returned, or None. Raises the request's error."""
+        """The output not yet returned (for DELTA, every delta since the last poll added
+        together), or None. Raises the request's error."""
         if self._error is not None:
             self._is_exhausted = True
             raise self._error
@@ -165,7 +170,10 @@ class RequestStream:
 
     # Called by the engine on the loop thread.
     def _put(self, output: RequestOutput) -> None:
-        self._latest = output
+        if self._latest is not None and self.output_kind is RequestOutputKind.DELTA:
+            self._latest.add(output)
+        else:
+            self._latest = output
         if output.finished:
             self._is_closed = True
         self.wakeup.set()
@@ -184,6 +192,7 @@ class _AddCommand:
     params: SamplingParams | BeamSearchParams
     accepted: asyncio.Future  # None, or the exception add_request raised
     cache_salt: str | None = None
+    output_kind: RequestOutputKind = RequestOutputKind.CUMULATIVE
 
     @property
     def num_sequences(self) -> int:
@@ -316,11 +325,13 @@ class AsyncLLMEngine:
         params: SamplingParams | BeamSearchParams,
         wakeup: asyncio.Event | None = None,
         cache_salt: str | None = None,
+        output_kind: RequestOutputKind = RequestOutputKind.CUMULATIVE,
     ) -> RequestStream:
         """Validates and queues a request; returns its stream once the engine accepted it.
         With ``BeamSearchParams`` it is a beam search, whose stream yields one
         ``BeamSearchOutput`` when the search is done. Only requests with equal
-        ``cache_salt`` share cached prefix blocks.
+        ``cache_salt`` share cached prefix blocks. ``output_kind``: what each output holds
+        (CUMULATIVE or DELTA; FINAL_ONLY also works, and gives no timing metrics).
 
         Raises ValueError (bad request: names the parameter), EngineOverloadedError,
         EngineDrainingError or EngineDeadError. ``wakeup`` lets several streams share one
@@ -335,6 +346,7 @@ class AsyncLLMEngine:
             params,
             self._loop.create_future(),
             cache_salt,
+            output_kind,
         )
         with self._condition:
             if (
@@ -349,7 +361,9 @@ class AsyncLLMEngine:
             self._num_queued_sequences += command.num_sequences
             self._commands.append(command)
             self._condition.notify()
-        stream = RequestStream(self, request_id, len(prompt_token_ids), wakeup or asyncio.Event())
+        stream = RequestStream(
+            self, request_id, len(prompt_token_ids), wakeup or asyncio.Event(), output_kind
+        )
         self._streams[request_id] = stream
         self._pending_adds[request_id] = command
         try:
@@ -457,6 +471,8 @@ class AsyncLLMEngine:
             metrics.record_finished(now - stream.arrival_time, reasons)
             return
         num_tokens = sum(len(completion.token_ids) for completion in output.outputs)
+        if stream.output_kind is RequestOutputKind.DELTA:
+            num_tokens += stream.num_output_tokens
         num_new = num_tokens - stream.num_output_tokens
         if num_new > 0:
             if stream.last_token_time is None:
@@ -466,9 +482,11 @@ class AsyncLLMEngine:
             metrics.record_generated(num_new)
             stream.last_token_time = now
             stream.num_output_tokens = num_tokens
+        for completion in output.outputs:  # a delta lists only the sequences that changed
+            if completion.finish_reason is not None:
+                stream.finish_reasons[completion.index] = completion.finish_reason
         if output.finished:
-            reasons = [completion.finish_reason or "abort" for completion in output.outputs]
-            metrics.record_finished(now - stream.arrival_time, reasons)
+            metrics.record_finished(now - stream.arrival_time, list(stream.finish_reasons.values()))
 
     def _resolve_adds(self, results: list[tuple[_AddCommand, BaseException | None]]) -> None:
         for command, error in results:
@@ -542,19 +560,24 @@ class AsyncLLMEngine:
                 done = self.engine.reset_prefix_cache()
                 self._post(_resolve, command.done, done)
                 continue
-            add = (
-                self.engine.add_beam_request
-                if isinstance(command.params, BeamSearchParams)
-                else self.engine.add_request
-            )
             try:
-                add(
-                    command.request_id,
-                    command.prompt,
-                    command.prompt_token_ids,
-                    command.params,
-                    command.cache_salt,
-                )
+                if isinstance(command.params, BeamSearchParams):
+                    self.engine.add_beam_request(
+                        command.request_id,
+                        command.prompt,
+                        command.prompt_token_ids,
+                        command.params,
+                        command.cache_salt,
+                    )
+                else:
+                    self.engine.add_request(
+                        command.request_id,
+                        command.prompt,
+                        command.prompt_token_ids,
+                        command.params,
+                        command.cache_salt,
+                        command.output_kind,
+                    )
                 results.append((command, None))
             except Exception as error:  # a bad request must not stop the loop
                 if not isinstance(error, ValueError):

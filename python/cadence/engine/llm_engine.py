@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from cadence import _core
 from cadence.beam_search import BeamSearchOutput, to_beam_search_output
 from cadence.engine.request_state import RequestState
-from cadence.outputs import RequestOutput
+from cadence.errors import InvalidParameterError
+from cadence.outputs import RequestOutput, RequestOutputKind
 from cadence.sampling_params import BeamSearchParams, SamplingParams, tokenize_bad_words
-
-# vLLM's default cap on logprobs / prompt_logprobs (EngineConfig.max_logprobs).
-DEFAULT_MAX_LOGPROBS = 20
+from cadence.tokenizer_loader import encode_text
 
 
 @dataclass
@@ -35,7 +34,7 @@ class LLMEngine:
         self.tokenizer = tokenizer
         self.model_name = model_name
         self.max_model_len = core.config.max_model_len
-        self.max_logprobs = getattr(core.config, "max_logprobs", DEFAULT_MAX_LOGPROBS)
+        self.max_logprobs = core.config.max_logprobs
         self.vocab_size = core.model_config.vocab_size
         self._requests: dict[str, RequestState] = {}
         self._beam_requests: dict[str, _BeamRequest] = {}
@@ -48,7 +47,7 @@ class LLMEngine:
         return str(next(self._counter))
 
     def tokenize(self, prompt: str) -> list[int]:
-        return list(self.tokenizer.encode(prompt))
+        return encode_text(self.tokenizer, prompt)
 
     def decode_token(self, token_id: int) -> str:
         """One token's text, as ``Logprob.decoded_token`` shows it (cached)."""
@@ -65,12 +64,15 @@ class LLMEngine:
         prompt_token_ids: list[int],
         params: SamplingParams,
         cache_salt: str | None = None,
+        output_kind: RequestOutputKind = RequestOutputKind.CUMULATIVE,
     ) -> None:
-        """Validates and queues one request. ValueError names the bad parameter.
+        """Validates and queues one request. ``InvalidParameterError`` names the bad
+        parameter.
 
         With ``params.truncate_prompt_tokens = k`` only the last k prompt tokens are used
         (and reported as the RequestOutput's prompt_token_ids). Requests share cached prefix
-        blocks only when their ``cache_salt`` is equal (None and "" are the same: no salt)."""
+        blocks only when their ``cache_salt`` is equal (None and "" are the same: no salt).
+        ``output_kind`` says what ``step`` reports for it (see ``RequestOutputKind``)."""
         self._check_new_id(request_id)
         params.verify(self.vocab_size, self.max_logprobs)
         if params.truncate_prompt_tokens is not None:
@@ -87,7 +89,7 @@ class LLMEngine:
             check_cache_salt(cache_salt),
         )
         self._requests[request_id] = RequestState(
-            request_id, prompt, prompt_token_ids, params, self.tokenizer
+            request_id, prompt, prompt_token_ids, params, self.tokenizer, output_kind
         )
 
     def add_beam_request(
@@ -99,10 +101,12 @@ class LLMEngine:
         cache_salt: str | None = None,
     ) -> None:
         """Queues a beam search; its one output (a BeamSearchOutput) comes from ``step`` when
-        the search is done. ValueError names the bad parameter."""
+        the search is done. ``InvalidParameterError`` names the bad parameter."""
         self._check_new_id(request_id)
         if not isinstance(params, BeamSearchParams):
-            raise ValueError(f"params must be BeamSearchParams, got {params!r}")
+            raise InvalidParameterError(
+                "params", f"params must be BeamSearchParams, got {params!r}"
+            )
         self._check_prompt_length(prompt_token_ids)
         self.core.add_beam_request(
             request_id, prompt_token_ids, params.to_core(), check_cache_salt(cache_salt)
@@ -111,16 +115,19 @@ class LLMEngine:
 
     def _check_new_id(self, request_id: str) -> None:
         if request_id in self._requests or request_id in self._beam_requests:
-            raise ValueError(f"request_id {request_id!r} is already in use")
+            raise InvalidParameterError(
+                "request_id", f"request_id {request_id!r} is already in use"
+            )
 
     def _check_prompt_length(self, prompt_token_ids: list[int]) -> None:
         num_prompt_tokens = len(prompt_token_ids)
         if num_prompt_tokens == 0:
-            raise ValueError("the prompt must not be empty")
+            raise InvalidParameterError("prompt", "the prompt must not be empty")
         if num_prompt_tokens >= self.max_model_len:
-            raise ValueError(
+            raise InvalidParameterError(
+                "prompt",
                 f"the prompt has {num_prompt_tokens} tokens; max_model_len is "
-                f"{self.max_model_len}, so at most {self.max_model_len - 1} prompt tokens fit"
+                f"{self.max_model_len}, so at most {self.max_model_len - 1} prompt tokens fit",
             )
 
     def abort_request(self, request_id: str) -> bool:
@@ -138,8 +145,8 @@ class LLMEngine:
 
     def step(self) -> list[RequestOutput | BeamSearchOutput]:
         """Runs one engine step; returns one RequestOutput per request whose sequences produced
-        tokens or finished, holding all n sequences (cumulative, as vLLM's default), and a
-        BeamSearchOutput for each beam search that finished."""
+        tokens or finished, in the request's ``output_kind`` (CUMULATIVE: all n sequences,
+        vLLM's default), and a BeamSearchOutput for each beam search that finished."""
         core_outputs = self.core.step()
         started = time.perf_counter() if self._is_profiling else 0.0
         results = self._assemble(core_outputs)
@@ -200,18 +207,22 @@ class LLMEngine:
         for request_id, state in touched.items():
             if state.is_finished:
                 del self._requests[request_id]
-            results.append(state.snapshot())
+            output = state.output()
+            if output is not None:
+                results.append(output)
         results.extend(finished_beam_searches)
         return results
 
 
 def check_cache_salt(cache_salt: str | None) -> str:
-    """The salt as the core takes it ("" for none); ValueError unless None or a non-empty
+    """The salt as the core takes it ("" for none); InvalidParameterError unless None or a non-empty
     string (as vLLM checks it)."""
     if cache_salt is None:
         return ""
     if not isinstance(cache_salt, str) or not cache_salt:
-        raise ValueError(f"cache_salt must be a non-empty string, got {cache_salt!r}")
+        raise InvalidParameterError(
+            "cache_salt", f"cache_salt must be a non-empty string, got {cache_salt!r}"
+        )
     return cache_salt
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from cadence.errors import InvalidParameterError
+
 ChatTemplateContentFormat = Literal["auto", "string", "openai"]
 Conversation = list[dict[str, Any]]
 
@@ -53,10 +55,11 @@ def resolve_chat_template(tokenizer: Any, chat_template: str | None, model_name:
         own = own.get("default")
     if own:
         return own
-    raise ValueError(
+    raise InvalidParameterError(
+        "chat_template",
         f"model {model_name} has no chat template; pass one with "
         "chat_template=load_chat_template('path/to/template.jinja') "
-        "(examples/ has ChatML, Llama-3 and plain templates)"
+        "(examples/ has ChatML, Llama-3 and plain templates)",
     )
 
 
@@ -67,24 +70,31 @@ def detect_content_format(chat_template: str) -> Literal["string", "openai"]:
 
 def _validate_message(message: Any, index: int) -> None:
     if not isinstance(message, dict):
-        raise ValueError(f"messages[{index}] must be a dict with 'role' and 'content'")
+        raise InvalidParameterError(
+            "messages", f"messages[{index}] must be a dict with 'role' and 'content'"
+        )
     role = message.get("role")
     if not isinstance(role, str) or not role:
-        raise ValueError(f"messages[{index}] needs a non-empty string 'role'")
+        raise InvalidParameterError(
+            "messages", f"messages[{index}] needs a non-empty string 'role'"
+        )
     content = message.get("content")
     if content is None or isinstance(content, str):
         return
     if not isinstance(content, list):
-        raise ValueError(
+        raise InvalidParameterError(
+            "messages",
             f"messages[{index}].content must be a string or a list of content parts, got "
-            f"{type(content).__name__}"
+            f"{type(content).__name__}",
         )
     for part_index, part in enumerate(content):
         where = f"messages[{index}].content[{part_index}]"
         if not isinstance(part, dict) or part.get("type") != "text":
-            raise ValueError(f"{where} must be {{'type': 'text', 'text': str}} (text parts only)")
+            raise InvalidParameterError(
+                "messages", f"{where} must be {{'type': 'text', 'text': str}} (text parts only)"
+            )
         if not isinstance(part.get("text"), str):
-            raise ValueError(f"{where}.text must be a string")
+            raise InvalidParameterError("messages", f"{where}.text must be a string")
 
 
 def _convert_content(message: dict[str, Any], content_format: str) -> dict[str, Any]:
@@ -100,7 +110,9 @@ def _convert_content(message: dict[str, Any], content_format: str) -> dict[str, 
 def parse_conversation(messages: Any, content_format: str) -> Conversation:
     """Validates one conversation and converts its content to the template's format."""
     if not isinstance(messages, (list, tuple)) or not messages:
-        raise ValueError("a conversation must be a non-empty list of messages")
+        raise InvalidParameterError(
+            "messages", "a conversation must be a non-empty list of messages"
+        )
     for index, message in enumerate(messages):
         _validate_message(message, index)
     return [_convert_content(m, content_format) for m in messages]
@@ -134,14 +146,19 @@ def render_conversation(
     allow_special_tokens_in_content: bool = False,
 ) -> RenderedChat:
     """Renders with the tokenizer's sandboxed Jinja environment. Template errors (syntax,
-    `raise_exception`) become ValueError carrying the template's message."""
+    `raise_exception`) become InvalidParameterError("chat_template") carrying the
+    template's message."""
     if add_generation_prompt and continue_final_message:
-        raise ValueError(
+        raise InvalidParameterError(
+            "continue_final_message",
             "add_generation_prompt and continue_final_message cannot both be true: use "
-            "continue_final_message=True with add_generation_prompt=False to prefill the reply"
+            "continue_final_message=True with add_generation_prompt=False to prefill the reply",
         )
     if continue_final_message and conversation[-1].get("role") != "assistant":
-        raise ValueError("continue_final_message needs the last message to be the assistant's")
+        raise InvalidParameterError(
+            "continue_final_message",
+            "continue_final_message needs the last message to be the assistant's",
+        )
     kwargs = dict(chat_template_kwargs or {})
     common = dict(
         chat_template=chat_template,
@@ -159,8 +176,61 @@ def render_conversation(
             sanitize_control_tokens=not allow_special_tokens_in_content,
             **common,
         )
-    except ValueError:
+    except InvalidParameterError:
         raise
-    except Exception as error:  # jinja2 TemplateError and friends
-        raise ValueError(f"chat template error: {type(error).__name__}: {error}") from error
+    except Exception as error:  # jinja2 TemplateError, a ValueError of the tokenizer, ...
+        raise InvalidParameterError(
+            "chat_template", f"chat template error: {type(error).__name__}: {error}"
+        ) from error
     return RenderedChat(prompt=text, prompt_token_ids=list(token_ids))
+
+
+CONTENT_FORMATS = ("auto", "string", "openai")
+
+
+class ChatRenderer:
+    """Renders conversations into prompts for one tokenizer: the one path of the offline
+    ``LLM.chat`` / ``LLM.render_chat`` and of the servers. Thread-safe (it keeps no state
+    between calls), so servers run it on worker threads."""
+
+    def __init__(self, tokenizer: Any, model_name: str) -> None:
+        self.tokenizer = tokenizer
+        self.model_name = model_name
+
+    def render(
+        self,
+        messages: Any,
+        chat_template: str | None = None,
+        chat_template_content_format: str = "auto",
+        add_generation_prompt: bool = True,
+        continue_final_message: bool = False,
+        tools: list[dict[str, Any]] | None = None,
+        chat_template_kwargs: dict[str, Any] | None = None,
+        allow_special_tokens_in_content: bool = False,
+    ) -> list[RenderedChat]:
+        """One RenderedChat per conversation (``messages`` is one, or a list of them);
+        InvalidParameterError names what is wrong."""
+        if chat_template_content_format not in CONTENT_FORMATS:
+            raise InvalidParameterError(
+                "chat_template_content_format",
+                "chat_template_content_format must be 'auto', 'string' or 'openai', got "
+                f"{chat_template_content_format!r}",
+            )
+        template = resolve_chat_template(self.tokenizer, chat_template, self.model_name)
+        content_format = chat_template_content_format
+        if content_format == "auto":
+            content_format = detect_content_format(template)
+        conversations = messages if is_batch_of_conversations(messages) else [messages]
+        return [
+            render_conversation(
+                self.tokenizer,
+                parse_conversation(conversation, content_format),
+                template,
+                add_generation_prompt=add_generation_prompt,
+                continue_final_message=continue_final_message,
+                tools=tools,
+                chat_template_kwargs=chat_template_kwargs,
+                allow_special_tokens_in_content=allow_special_tokens_in_content,
+            )
+            for conversation in conversations
+        ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import threading
@@ -305,7 +306,13 @@ def test_full_queue_is_resource_exhausted(limits_server):
     assert codes.count(grpc.StatusCode.OK) >= 2
 
 
-def test_grpc_only_server(start_server):
+def test_grpc_only_server_runs_without_the_http_stack(start_server, monkeypatch):
+    # As if FastAPI, uvicorn and prometheus_client were not installed.
+    no_http_stack = Path(__file__).resolve().parents[1] / "no_http_stack"
+    monkeypatch.setenv(
+        "PYTHONPATH",
+        os.pathsep.join(filter(None, [str(no_http_stack), os.environ.get("PYTHONPATH")])),
+    )
     process = start_server("--grpc-port", "0", "--grpc-only")
     with CadenceClient(process.grpc_target) as client:
         assert client.generate("Hi", max_tokens=2).usage.completion_tokens == 2

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
 from cadence.beam_search import BeamSearchOutput
-from cadence.entrypoints.openai.protocol import LOGIT_BIAS_LIMIT
-from cadence.entrypoints.openai.serving_common import top_entries
-from cadence.outputs import CompletionOutput, Logprob, PositionLogprobs
+from cadence.outputs import CompletionOutput, Logprob, PositionLogprobs, top_entries
+from cadence.serving.request_building import check_logit_bias
 from cadence.v1 import inference_pb2, sampling_pb2
 
 FINISH_REASONS = {
@@ -61,10 +59,7 @@ def sampling_fields(message: sampling_pb2.SamplingParams) -> dict[str, Any]:
     if message.min_tokens:
         fields["min_tokens"] = message.min_tokens
     if message.logit_bias:
-        for bias in message.logit_bias.values():
-            # As the HTTP API (OpenAI's rule): out-of-range biases are refused, not clamped.
-            if not (math.isfinite(bias) and abs(bias) <= LOGIT_BIAS_LIMIT):
-                raise ValueError(f"logit_bias values must be in [-100, 100], got {bias}")
+        check_logit_bias(message.logit_bias.values())  # refused, not clamped, as over HTTP
         fields["logit_bias"] = dict(message.logit_bias)
     return fields
 
@@ -98,22 +93,19 @@ def position_logprobs(
     )
 
 
-def choice_delta(
-    completion: CompletionOutput, text: str, start: int, end: int, num_top: int | None
-) -> inference_pb2.Choice:
-    """The choice's new text and tokens [start, end); finish fields once it finished."""
+def choice_delta(completion: CompletionOutput, num_top: int | None) -> inference_pb2.Choice:
+    """A choice from a delta (or a whole output): its text and tokens; finish fields once
+    it finished."""
     choice = inference_pb2.Choice(
         index=completion.index,
-        text=text,
-        token_ids=completion.token_ids[start:end],
+        text=completion.text,
+        token_ids=completion.token_ids,
         finish_reason=FINISH_REASONS[completion.finish_reason],
     )
     if completion.logprobs is not None and num_top is not None:
         choice.logprobs.extend(
             position_logprobs(token_id, position, num_top)
-            for token_id, position in zip(
-                completion.token_ids[start:end], completion.logprobs[start:end], strict=True
-            )
+            for token_id, position in zip(completion.token_ids, completion.logprobs, strict=True)
         )
     if completion.cumulative_logprob is not None:
         choice.cumulative_logprob = completion.cumulative_logprob

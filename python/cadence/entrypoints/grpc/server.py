@@ -17,8 +17,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from cadence.entrypoints.grpc.servicer import InferenceServicer
-from cadence.entrypoints.openai.serving_common import ServingContext
 from cadence.logger import get_logger
+from cadence.serving.context import ServingContext
 from cadence.v1 import inference_pb2, inference_pb2_grpc
 
 logger = get_logger(__name__)
@@ -30,7 +30,8 @@ _STOP_GRACE_SECONDS = 5.0  # for calls still open after the engine drained
 
 
 class GrpcServer:
-    """Owns the grpc.aio server and its health status."""
+    """Owns the grpc.aio server and its health status. Built anywhere; ``start`` (on the
+    serving loop, which grpc.aio binds to) creates, binds and starts it."""
 
     def __init__(
         self,
@@ -43,28 +44,34 @@ class GrpcServer:
         if max_message_bytes < 1024:
             raise ValueError(f"max_message_bytes must be >= 1024, got {max_message_bytes}")
         self.context = context
+        self.host = host
+        self.port = port
+        self._api_key = api_key
+        self._max_message_bytes = max_message_bytes
+        self.server: grpc.aio.Server | None = None
+        self.health: health.aio.HealthServicer | None = None
+        self._watcher: asyncio.Task | None = None
+
+    async def start(self) -> None:
         self.server = grpc.aio.server(
             options=[
-                ("grpc.max_receive_message_length", max_message_bytes),
-                ("grpc.max_send_message_length", max_message_bytes),
+                ("grpc.max_receive_message_length", self._max_message_bytes),
+                ("grpc.max_send_message_length", self._max_message_bytes),
             ]
         )
         inference_pb2_grpc.add_InferenceServiceServicer_to_server(
-            InferenceServicer(context, api_key), self.server
+            InferenceServicer(self.context, self._api_key), self.server
         )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
         )
-        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        host = self.host
+        address = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
         self.port = self.server.add_insecure_port(address)
         if self.port == 0:
             raise OSError(f"cannot bind the gRPC server to {address}")
-        self.host = host
-        self._watcher: asyncio.Task | None = None
-
-    async def start(self) -> None:
         await self.server.start()
         await self._set_serving(self._is_serving())
         self._watcher = asyncio.create_task(self._watch_health())
@@ -76,6 +83,8 @@ class GrpcServer:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
+        if self.server is None:
+            return
         await self._set_serving(False)
         await self.server.stop(grace_seconds)
 
@@ -102,29 +111,30 @@ class GrpcServer:
                 await self._set_serving(serving)
 
 
-def serve_grpc_only(state, host: str) -> int:
+def serve_grpc_only(grpc_server: GrpcServer, shutdown_timeout_seconds: float) -> int:
     """``cadence serve --grpc-only``: the engine and the gRPC server, no HTTP. SIGTERM or
     SIGINT drains (NOT_SERVING, new calls UNAVAILABLE, in-flight ones finish up to the
-    shutdown timeout) and exits 0. ``state`` is the HTTP server's ServerState."""
-    state.host = host
+    shutdown timeout) and exits 0."""
 
     async def main() -> None:
-        engine = state.context.engine
+        engine = grpc_server.context.engine
         engine.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        from cadence.entrypoints.openai.api_server import start_grpc
-
-        grpc_server = await start_grpc(state)
+        await grpc_server.start()
         try:
             await stop.wait()
-            logger.info("draining the gRPC server")
-            await state.drain()
+            logger.info(
+                "draining the gRPC server: waiting up to %.0fs for in-flight calls",
+                shutdown_timeout_seconds,
+            )
+            await engine.drain(shutdown_timeout_seconds)
         finally:
             await grpc_server.stop(_STOP_GRACE_SECONDS)
             await engine.shutdown()
+            grpc_server.context.text.shutdown()
 
     asyncio.run(main())
     return 0

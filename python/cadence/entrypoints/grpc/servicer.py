@@ -1,8 +1,8 @@
-"""cadence.v1.InferenceService on top of the async engine.
+"""cadence.v1.InferenceService on top of the serving core.
 
-The servicer is a thin translation: validation, defaults, chat rendering, streaming deltas
-and context-length errors are the HTTP server's (``entrypoints/openai``), reached through
-the same ``ServingContext``; their OpenAI-shaped errors become gRPC status codes here.
+The servicer is a thin translation: validation, defaults, chat rendering, deltas and
+context-length errors are the serving core's (``cadence.serving``), shared with the HTTP
+server; its typed errors become gRPC status codes here.
 """
 
 from __future__ import annotations
@@ -16,59 +16,50 @@ from typing import Any
 import grpc
 
 import cadence
-from cadence.engine.async_llm_engine import (
-    EngineDeadError,
-    EngineDrainingError,
-    EngineOverloadedError,
-    RequestAbortedError,
-)
 from cadence.engine.llm_engine import check_cache_salt
 from cadence.entrypoints.grpc import convert
-from cadence.entrypoints.openai.errors import OpenAIError, bad_request, from_engine_error
-from cadence.entrypoints.openai.serving_chat import render_messages
-from cadence.entrypoints.openai.serving_common import (
-    ChoiceProgress,
-    PromptInput,
-    ServingContext,
-    follow_streams,
-    make_sampling_params,
-    new_id,
-    resolve_max_tokens,
-    submit_prompts,
-)
 from cadence.logger import get_logger
 from cadence.outputs import RequestOutput
-from cadence.sampling_params import BeamSearchParams
+from cadence.serving.chat import render_messages
+from cadence.serving.context import ServingContext
+from cadence.serving.errors import (
+    InvalidParameter,
+    NotFound,
+    Overloaded,
+    ServingError,
+    Unavailable,
+    as_serving_error,
+)
+from cadence.serving.request_building import (
+    BeamSearchOptions,
+    PromptInput,
+    make_beam_search_params,
+    make_sampling_params,
+    resolve_max_tokens,
+)
+from cadence.serving.streams import FinalOutput, follow_streams, new_id, submit_prompts
 from cadence.v1 import inference_pb2, inference_pb2_grpc
 
 logger = get_logger(__name__)
 
-_STATUS_CODES = {
-    400: grpc.StatusCode.INVALID_ARGUMENT,
-    401: grpc.StatusCode.UNAUTHENTICATED,
-    404: grpc.StatusCode.NOT_FOUND,
-    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    503: grpc.StatusCode.UNAVAILABLE,
+_STATUS_CODES: dict[type[ServingError], grpc.StatusCode] = {
+    InvalidParameter: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
-_ENGINE_ERRORS = (
-    EngineOverloadedError,
-    EngineDrainingError,
-    EngineDeadError,
-    RequestAbortedError,
-)
+_REQUEST_FIELDS = frozenset((*convert.SAMPLING_FIELDS, "cache_salt"))
+_BEAM_FIELDS = frozenset(field.name for field in inference_pb2.BeamSearchRequest.DESCRIPTOR.fields)
 
 
 def status_of(error: Exception) -> tuple[grpc.StatusCode, str]:
     """The gRPC status for an error raised while serving a call."""
-    if isinstance(error, _ENGINE_ERRORS):
-        error = from_engine_error(error)
-    if isinstance(error, OpenAIError):
-        return _STATUS_CODES.get(error.status_code, grpc.StatusCode.INTERNAL), error.message
-    if isinstance(error, ValueError):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(error)
-    logger.exception("internal error in a gRPC call", exc_info=error)
-    return grpc.StatusCode.INTERNAL, f"internal error: {error!r}"
+    serving_error = as_serving_error(error)
+    if serving_error is not None:
+        code = _STATUS_CODES.get(type(serving_error), grpc.StatusCode.INVALID_ARGUMENT)
+        return code, serving_error.message
+    logger.error("internal error in a gRPC call", exc_info=error)
+    return grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}"
 
 
 def _rpc(method):
@@ -127,31 +118,30 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
 
     # ------------------------------------------------------------------ prompts
 
-    def _prompt_of(self, request: Any) -> PromptInput:
+    async def _prompt_of(self, request: Any) -> PromptInput:
         kind = request.WhichOneof("prompt")
         if kind == "text":
             if not request.text:
-                raise bad_request("text must not be empty", param="text")
-            token_ids = list(self.ctx.llm.get_tokenizer().encode(request.text))
-            return PromptInput(request.text, token_ids)
+                raise InvalidParameter("text", "text must not be empty")
+            return PromptInput(request.text, await self.ctx.text.encode(request.text))
         if kind == "token_ids":
             token_ids = list(request.token_ids.ids)
             if not token_ids:
-                raise bad_request("token_ids must not be empty", param="token_ids")
+                raise InvalidParameter("token_ids", "token_ids must not be empty")
             self.ctx.check_token_ids(token_ids, "token_ids")
             return PromptInput(None, token_ids)
-        raise bad_request("give the prompt as text or token_ids", param="prompt")
+        raise InvalidParameter("prompt", "give the prompt as text or token_ids")
 
-    def _chat_prompt(self, request: inference_pb2.ChatRequest) -> PromptInput:
+    async def _chat_prompt(self, request: inference_pb2.ChatRequest) -> PromptInput:
         if not request.messages:
-            raise bad_request("messages must not be empty", param="messages")
+            raise InvalidParameter("messages", "messages must not be empty")
         messages = []
         for message in request.messages:
             entry: dict[str, Any] = {"role": message.role, "content": message.content}
             if message.HasField("name"):
                 entry["name"] = message.name
             messages.append(entry)
-        return render_messages(
+        return await render_messages(
             self.ctx,
             messages,
             request.chat_template if request.HasField("chat_template") else None,
@@ -165,7 +155,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
     @_rpc
     async def Generate(self, request, context) -> AsyncIterator[inference_pb2.GenerateResponse]:
         self.ctx.check_model(request.model or None)
-        prompt = self._prompt_of(request)
+        prompt = await self._prompt_of(request)
         salt = _cache_salt(request)
         async for response in self._generate(
             prompt, request.sampling, request.stream, "prompt", salt
@@ -175,7 +165,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
     @_rpc
     async def Chat(self, request, context) -> AsyncIterator[inference_pb2.GenerateResponse]:
         self.ctx.check_model(request.model or None)
-        prompt = self._chat_prompt(request)
+        prompt = await self._chat_prompt(request)
         salt = _cache_salt(request)
         async for response in self._generate(
             prompt, request.sampling, request.stream, "messages", salt
@@ -189,51 +179,39 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         fields["max_tokens"] = resolve_max_tokens(
             self.ctx, fields.get("max_tokens"), len(prompt.token_ids), None, where
         )
-        params = make_sampling_params(self.ctx, fields, convert.SAMPLING_FIELDS, {})
+        params = make_sampling_params(self.ctx, fields, _REQUEST_FIELDS, {})
         request_id = new_id("grpc")
         streams, wakeup = await submit_prompts(
-            self.ctx,
-            request_id,
-            [prompt],
-            [params],
-            (*convert.SAMPLING_FIELDS, "cache_salt"),
-            {},
-            cache_salt,
+            self.ctx, request_id, [prompt], [params], _REQUEST_FIELDS, {}, cache_salt
         )
-        progress: dict[int, ChoiceProgress] = {}
-        is_first = True
-        final: RequestOutput | None = None
-        async for _, output in follow_streams(streams, wakeup):
-            final = output
+        final = FinalOutput()
+        num_generated = 0
+        async for _, delta in follow_streams(streams, wakeup):
             if not stream:
+                final.add(delta)
                 continue
             response = inference_pb2.GenerateResponse(request_id=request_id)
-            for completion in output.outputs:
-                choice = progress.setdefault(completion.index, ChoiceProgress(completion.index))
-                if choice.is_finished:
-                    continue
-                text, start, end = choice.advance(completion)
-                if text or end > start or choice.is_finished:
-                    response.choices.append(
-                        convert.choice_delta(completion, text, start, end, params.logprobs)
-                    )
-            if is_first:
-                self._add_prompt_logprobs(response, output, params.prompt_logprobs)
-                is_first = False
-            if output.finished:
-                response.usage.CopyFrom(_usage(output))
-            if response.choices or output.finished or response.prompt_logprobs:
-                yield response
-        if not stream and final is not None:
-            response = inference_pb2.GenerateResponse(request_id=request_id)
-            for completion in final.outputs:
-                response.choices.append(
-                    convert.choice_delta(
-                        completion, completion.text, 0, len(completion.token_ids), params.logprobs
+            for completion in delta.outputs:
+                response.choices.append(convert.choice_delta(completion, params.logprobs))
+                num_generated += len(completion.token_ids)
+            self._add_prompt_logprobs(response, delta, params.prompt_logprobs)
+            if delta.finished:
+                response.usage.CopyFrom(
+                    convert.usage(
+                        len(delta.prompt_token_ids), num_generated, delta.num_cached_tokens
                     )
                 )
-            self._add_prompt_logprobs(response, final, params.prompt_logprobs)
-            response.usage.CopyFrom(_usage(final))
+            yield response
+        if not stream:
+            output = final.output()
+            response = inference_pb2.GenerateResponse(request_id=request_id)
+            for completion in output.outputs:
+                response.choices.append(convert.choice_delta(completion, params.logprobs))
+            self._add_prompt_logprobs(response, output, params.prompt_logprobs)
+            num_generated = sum(len(c.token_ids) for c in output.outputs)
+            response.usage.CopyFrom(
+                convert.usage(len(output.prompt_token_ids), num_generated, output.num_cached_tokens)
+            )
             yield response
 
     @staticmethod
@@ -250,33 +228,29 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
     @_rpc
     async def BeamSearch(self, request, context) -> inference_pb2.BeamSearchResponse:
         self.ctx.check_model(request.model or None)
-        prompt = self._prompt_of(request)
-        try:
-            params = BeamSearchParams(
-                beam_width=request.beam_width,
-                max_tokens=request.max_tokens,
-                ignore_eos=request.ignore_eos,
-                temperature=request.temperature,
-                length_penalty=(
-                    request.length_penalty if request.HasField("length_penalty") else 1.0
-                ),
-                include_stop_str_in_output=request.include_stop_str_in_output,
-            )
-        except ValueError as error:
-            raise bad_request(str(error)) from None
+        prompt = await self._prompt_of(request)
+        options = BeamSearchOptions(
+            beam_width=request.beam_width,
+            temperature=request.temperature,
+            length_penalty=request.length_penalty if request.HasField("length_penalty") else None,
+            ignore_eos=request.ignore_eos,
+            include_stop_str_in_output=request.include_stop_str_in_output,
+        )
+        params = make_beam_search_params(
+            self.ctx, options, request.max_tokens, len(prompt.token_ids), "beam_width"
+        )
         resolve_max_tokens(self.ctx, params.max_tokens, len(prompt.token_ids), None, "prompt")
         request_id = new_id("grpc-beam")
-        self.ctx.log_request(request_id, prompt.text, prompt.token_ids)
-        stream = await self.ctx.engine.add_request(
-            request_id, prompt.text, prompt.token_ids, params, cache_salt=_cache_salt(request)
+        (stream,), _ = await submit_prompts(
+            self.ctx, request_id, [prompt], [params], _BEAM_FIELDS, {}, _cache_salt(request)
         )
         try:
-            async for output in stream:
+            async for output in stream:  # one BeamSearchOutput, when the search is done
                 if output.finished:
                     return convert.beam_search_response(output)
         finally:
             stream.abort()
-        raise RequestAbortedError("the beam search ended without a result")
+        raise Unavailable("the beam search ended without a result", "request_aborted")
 
     # ------------------------------------------------------------------ tokenizer, info
 
@@ -288,9 +262,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             add_special = (
                 request.add_special_tokens if request.HasField("add_special_tokens") else True
             )
-            tokens = list(
-                self.ctx.llm.get_tokenizer().encode(request.text, add_special_tokens=add_special)
-            )
+            tokens = await self.ctx.text.encode(request.text, add_special)
         elif kind == "messages":
             chat = inference_pb2.ChatRequest(
                 messages=request.messages.messages,
@@ -300,11 +272,11 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
                     else True
                 ),
             )
-            tokens = self._chat_prompt(chat).token_ids
+            tokens = (await self._chat_prompt(chat)).token_ids
         else:
-            raise bad_request("give text or messages", param="input")
+            raise InvalidParameter("input", "give text or messages")
         return inference_pb2.TokenizeResponse(
-            token_ids=tokens, count=len(tokens), max_model_len=self.ctx.max_model_len
+            token_ids=tokens, count=len(tokens), max_model_len=self.ctx.model.max_model_len
         )
 
     @_rpc
@@ -312,28 +284,21 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         self.ctx.check_model(request.model or None)
         token_ids = list(request.token_ids)
         self.ctx.check_token_ids(token_ids, "token_ids")
-        text = self.ctx.llm.get_tokenizer().decode(
-            token_ids, skip_special_tokens=request.skip_special_tokens
-        )
+        text = await self.ctx.text.decode(token_ids, request.skip_special_tokens)
         return inference_pb2.DetokenizeResponse(text=text)
 
     @_rpc
     async def GetModelInfo(self, request, context) -> inference_pb2.GetModelInfoResponse:
-        core = self.ctx.llm.llm_engine.core
+        model = self.ctx.model
         return inference_pb2.GetModelInfoResponse(
-            name=self.ctx.model_name,
-            max_model_len=self.ctx.max_model_len,
-            vocab_size=self.ctx.vocab_size,
-            eos_token_ids=list(core.model_config.eos_token_ids),
-            default_sampling=convert.to_sampling_message(self.ctx.default_fields),
-            max_beam_width=core.max_beam_width,
+            name=model.model_name,
+            max_model_len=model.max_model_len,
+            vocab_size=model.vocab_size,
+            eos_token_ids=list(model.eos_token_ids),
+            default_sampling=convert.to_sampling_message(model.default_fields),
+            max_beam_width=model.max_beam_width,
             server_version=cadence.__version__,
         )
-
-
-def _usage(output: RequestOutput) -> inference_pb2.Usage:
-    num_generated = sum(len(completion.token_ids) for completion in output.outputs)
-    return convert.usage(len(output.prompt_token_ids), num_generated, output.num_cached_tokens)
 
 
 def _cache_salt(request: Any) -> str | None:
@@ -341,7 +306,4 @@ def _cache_salt(request: Any) -> str | None:
     INVALID_ARGUMENT naming it."""
     if not request.HasField("cache_salt"):
         return None
-    try:
-        return check_cache_salt(request.cache_salt)
-    except ValueError as error:
-        raise bad_request(str(error), param="cache_salt") from None
+    return check_cache_salt(request.cache_salt)

@@ -18,15 +18,16 @@ import logging
 import signal
 import socket
 import time
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 import cadence
-from cadence.engine.async_llm_engine import AsyncLLMEngine
 from cadence.entrypoints.openai.errors import OpenAIError, install_exception_handlers
 from cadence.entrypoints.openai.metrics import CONTENT_TYPE, ServerMetrics
 from cadence.entrypoints.openai.protocol import (
@@ -38,10 +39,10 @@ from cadence.entrypoints.openai.protocol import (
 )
 from cadence.entrypoints.openai.request_body import read_json_object
 from cadence.entrypoints.openai.serving_chat import ChatServing
-from cadence.entrypoints.openai.serving_common import ServingContext
 from cadence.entrypoints.openai.serving_completion import CompletionServing
 from cadence.entrypoints.openai.serving_tokenization import detokenize, tokenize
 from cadence.logger import get_logger
+from cadence.serving.context import ServingContext
 
 logger = get_logger(__name__)
 
@@ -67,9 +68,15 @@ class ServerOptions:
     api_key: str | None = None
     max_request_body_bytes: int = 16 * 2**20
     shutdown_timeout_seconds: float = 30.0
-    # The gRPC service on the same host, engine and loop; None = HTTP only.
-    grpc_port: int | None = None
-    grpc_max_message_bytes: int = 16 * 2**20
+
+
+class CompanionServer(Protocol):
+    """Another server on the same loop and engine (the gRPC service), started after the
+    engine and stopped before it."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self, grace_seconds: float) -> None: ...
 
 
 class _Gatekeeper:
@@ -135,38 +142,25 @@ class ServerState:
         await self.context.engine.drain(self.options.shutdown_timeout_seconds)
 
 
-async def start_grpc(state: ServerState):
-    """Starts the gRPC server of ``state.options.grpc_port`` (None: no gRPC)."""
-    options = state.options
-    if options.grpc_port is None:
-        return None
-    from cadence.entrypoints.grpc.server import GrpcServer
-
-    grpc_server = GrpcServer(
-        state.context,
-        state.host,
-        options.grpc_port,
-        api_key=options.api_key,
-        max_message_bytes=options.grpc_max_message_bytes,
-    )
-    await grpc_server.start()
-    return grpc_server
-
-
-def build_app(state: ServerState) -> FastAPI:
-    """The ASGI app. The lifespan starts the async engine's thread and stops it."""
+def build_app(state: ServerState, companions: Sequence[CompanionServer] = ()) -> FastAPI:
+    """The ASGI app. The lifespan starts the async engine's thread and the companions, and
+    stops them."""
     engine = state.context.engine
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         engine.start()
-        grpc_server = await start_grpc(state)
+        started: list[CompanionServer] = []
         try:
+            for companion in companions:
+                await companion.start()
+                started.append(companion)
             yield
         finally:
-            if grpc_server is not None:
-                await grpc_server.stop(_CONNECTION_CLOSE_SECONDS)
+            for companion in reversed(started):
+                await companion.stop(_CONNECTION_CLOSE_SECONDS)
             await engine.shutdown()
+            state.context.text.shutdown()
 
     app = FastAPI(
         title="cadence",
@@ -182,6 +176,7 @@ def build_app(state: ServerState) -> FastAPI:
     )
     limit = state.options.max_request_body_bytes
     context = state.context
+    model_info = context.model
 
     @app.get("/health")
     async def health() -> Response:
@@ -204,11 +199,11 @@ def build_app(state: ServerState) -> FastAPI:
                 "object": "model",
                 "created": created,
                 "owned_by": "cadence",
-                "root": context.served_model_names[0],
+                "root": model_info.model_name,
                 "parent": None,
-                "max_model_len": context.max_model_len,
+                "max_model_len": model_info.max_model_len,
             }
-            for name in context.served_model_names
+            for name in model_info.served_model_names
         ]
         return JSONResponse({"object": "list", "data": data})
 
@@ -236,12 +231,12 @@ def build_app(state: ServerState) -> FastAPI:
     @app.post("/tokenize")
     async def tokenize_route(request: Request) -> Response:
         body = parse_request(TokenizeRequest, await read_json_object(request, limit))
-        return JSONResponse(tokenize(context, body))
+        return JSONResponse(await tokenize(context, body))
 
     @app.post("/detokenize")
     async def detokenize_route(request: Request) -> Response:
         body = parse_request(DetokenizeRequest, await read_json_object(request, limit))
-        return JSONResponse(detokenize(context, body))
+        return JSONResponse(await detokenize(context, body))
 
     return app
 
@@ -269,7 +264,7 @@ class _DrainingServer(uvicorn.Server):
             logger.info(
                 "cadence %s serving %s at http://%s:%d (OpenAI API under /v1)",
                 cadence.__version__,
-                json.dumps(self._state.context.served_model_names),
+                json.dumps(self._state.context.model.served_model_names),
                 shown_host,
                 port,
             )
@@ -306,11 +301,17 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(state: ServerState, host: str, port: int, access_log: bool = True) -> None:
+def serve(
+    state: ServerState,
+    host: str,
+    port: int,
+    access_log: bool = True,
+    companions: Sequence[CompanionServer] = (),
+) -> None:
     """Binds ``host:port`` (0 = any free port), logs the URL once listening, and serves
-    until shut down (see the module docstring)."""
+    until shut down (see the module docstring), with ``companions`` on the same loop."""
     state.host = host
-    app = build_app(state)
+    app = build_app(state, companions)
     state.metrics.attach(state.context.engine)
     config = uvicorn.Config(
         app,
@@ -323,48 +324,3 @@ def serve(state: ServerState, host: str, port: int, access_log: bool = True) -> 
         logging.getLogger("uvicorn.access").setLevel(logging.INFO)
     sock = _bind(host, port)
     _DrainingServer(config, state).run(sockets=[sock])
-
-
-def run_server(args, llm_kwargs: dict) -> int:
-    """``cadence serve``: builds the engine (``LLM(**llm_kwargs)``) and serves with the
-    server options of the parsed command line (see ``cadence.cli``)."""
-    from cadence.entrypoints.chat_utils import load_chat_template
-    from cadence.generation_config import default_sampling_overrides
-    from cadence.llm import LLM
-    from cadence.model_source import DEFAULT_MODEL_FILE, resolve_model
-
-    llm = LLM(**llm_kwargs)
-    source = resolve_model(llm_kwargs["model"], llm_kwargs["revision"])
-    default_fields = default_sampling_overrides(
-        llm_kwargs["generation_config"],
-        llm_kwargs["override_generation_config"],
-        source.path,
-        source.is_gguf,
-    )
-    names = args.served_model_name or [llm_kwargs["model"] or DEFAULT_MODEL_FILE.split(".")[0]]
-    metrics = ServerMetrics(names[0])
-    engine = AsyncLLMEngine(
-        llm.llm_engine, max_waiting_requests=args.max_waiting_requests, metrics=metrics
-    )
-    context = ServingContext(
-        engine=engine,
-        llm=llm,
-        served_model_names=list(names),
-        default_fields=default_fields,
-        chat_template=load_chat_template(args.chat_template),
-        max_log_len=args.max_log_len,
-    )
-    options = ServerOptions(
-        api_key=args.api_key,
-        max_request_body_bytes=args.max_request_body_bytes,
-        shutdown_timeout_seconds=args.shutdown_timeout,
-        grpc_port=args.grpc_port,
-        grpc_max_message_bytes=args.grpc_max_message_bytes,
-    )
-    state = ServerState(context, metrics, options)
-    if args.grpc_only:
-        from cadence.entrypoints.grpc.server import serve_grpc_only
-
-        return serve_grpc_only(state, args.host)
-    serve(state, args.host, args.port, not args.disable_access_log)
-    return 0

@@ -1,31 +1,30 @@
 """Errors in OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``.
 
-Handlers turn every exception into that shape, so a client never sees another format; only
-a bug in the server is a 500 (``server_error``), and it is logged with its traceback.
+Handlers turn every exception into that shape, so a client never sees another format: the
+serving core's typed errors map to 400 / 404 / 429 / 503; only a bug in the server is a 500
+(``server_error``), and it is logged with its traceback.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cadence.engine.async_llm_engine import (
-    EngineDeadError,
-    EngineDrainingError,
-    EngineOverloadedError,
-    RequestAbortedError,
-)
 from cadence.logger import get_logger
+from cadence.serving.errors import (
+    CLIENT_ERRORS,
+    InvalidParameter,
+    NotFound,
+    Overloaded,
+    ServingError,
+    Unavailable,
+    as_serving_error,
+)
 
 logger = get_logger(__name__)
-
-# Seconds a client should wait after a 429 before retrying (the Retry-After header).
-RETRY_AFTER_SECONDS = 1
 
 _DEFAULT_TYPES = {
     400: "invalid_request_error",
@@ -82,44 +81,38 @@ def bad_request(message: str, param: str | None = None, code: str | None = None)
     return OpenAIError(400, message, param=param, code=code)
 
 
-def param_of(message: str, request_fields: Iterable[str], aliases: dict[str, str]) -> str | None:
-    """The request field a validation message starts with ("temperature must be ...",
-    "messages[0] needs ..."), translated by ``aliases`` (engine name -> request name)."""
-    match = re.match(r"[A-Za-z_]+", message)
-    if match is None:
-        return None
-    name = aliases.get(match.group(0), match.group(0))
-    return name if name in request_fields else None
-
-
-def from_engine_error(error: Exception) -> OpenAIError:
-    """Maps the async engine's capacity and lifecycle errors to HTTP errors."""
-    if isinstance(error, EngineOverloadedError):
+def from_serving_error(error: ServingError) -> OpenAIError:
+    if isinstance(error, InvalidParameter):
+        return OpenAIError(400, error.message, param=error.param, code=error.code)
+    if isinstance(error, NotFound):
+        return OpenAIError(404, error.message, param=error.param, code=error.code)
+    if isinstance(error, Overloaded):
         return OpenAIError(
             429,
-            str(error),
-            code="server_overloaded",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            error.message,
+            code=error.code,
+            headers={"Retry-After": str(error.retry_after_seconds)},
         )
-    if isinstance(error, EngineDrainingError):
-        return OpenAIError(503, str(error), code="server_shutting_down")
-    if isinstance(error, RequestAbortedError):
-        return OpenAIError(503, str(error), code="request_aborted")
-    if isinstance(error, EngineDeadError):
-        return OpenAIError(503, str(error), code="engine_dead")
+    if isinstance(error, Unavailable):
+        return OpenAIError(503, error.message, code=error.code)
+    return OpenAIError(400, error.message, code=error.code)
+
+
+def to_openai_error(error: BaseException) -> OpenAIError:
+    """Any exception as an OpenAIError; one the serving core does not know is a 500,
+    logged with its traceback."""
+    if isinstance(error, OpenAIError):
+        return error
+    serving_error = as_serving_error(error)
+    if serving_error is not None:
+        return from_serving_error(serving_error)
     logger.error("internal error", exc_info=error)
     return OpenAIError(500, f"internal server error: {type(error).__name__}", code="internal_error")
 
 
-ENGINE_ERRORS = (EngineOverloadedError, EngineDrainingError, RequestAbortedError, EngineDeadError)
-
-
 def install_exception_handlers(app: FastAPI) -> None:
-    async def on_openai_error(request: Request, error: OpenAIError) -> JSONResponse:
-        return error.response()
-
-    async def on_engine_error(request: Request, error: Exception) -> JSONResponse:
-        return from_engine_error(error).response()
+    async def on_error(request: Request, error: Exception) -> JSONResponse:
+        return to_openai_error(error).response()
 
     async def on_http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         message = {404: f"no route for {request.url.path}", 405: "method not allowed"}.get(
@@ -127,11 +120,9 @@ def install_exception_handlers(app: FastAPI) -> None:
         )
         return OpenAIError(error.status_code, message).response()
 
-    async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
-        return from_engine_error(error).response()  # a 500, logged
-
-    app.add_exception_handler(OpenAIError, on_openai_error)
-    for error_class in ENGINE_ERRORS:
-        app.add_exception_handler(error_class, on_engine_error)
+    # Starlette serves an Exception handler from its outermost middleware (and re-raises
+    # there), so the errors a client causes get handlers of their own.
+    for error_class in (OpenAIError, ServingError, *CLIENT_ERRORS):
+        app.add_exception_handler(error_class, on_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(Exception, on_unexpected)
+    app.add_exception_handler(Exception, on_error)  # a bug: 500

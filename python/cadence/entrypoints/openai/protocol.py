@@ -10,15 +10,12 @@ else OpenAI's default).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from cadence.entrypoints.openai.errors import OpenAIError, bad_request
-
-# OpenAI's limit on a logit bias value.
-LOGIT_BIAS_LIMIT = 100.0
+from cadence.serving.request_building import check_logit_bias
 
 
 class StrictModel(BaseModel):
@@ -63,13 +60,12 @@ class SamplingRequest(StrictModel):
     @field_validator("logit_bias")
     @classmethod
     def _check_logit_bias(cls, value: dict[str, float] | None) -> dict[str, float] | None:
-        for key, bias in (value or {}).items():
+        for key in value or {}:
             if not (key.isascii() and key.isdigit()):
                 raise ValueError(
                     f"logit_bias keys must be token ids (decimal integers), got {key!r}"
                 )
-            if not (math.isfinite(bias) and -LOGIT_BIAS_LIMIT <= bias <= LOGIT_BIAS_LIMIT):
-                raise ValueError(f"logit_bias values must be in [-100, 100], got {bias}")
+        check_logit_bias((value or {}).values())  # raises InvalidParameter, past pydantic
         return value
 
     def sampling_fields(self) -> dict[str, Any]:

@@ -6,40 +6,42 @@ Choice ``index`` is ``prompt_index * n + sequence_index`` (as OpenAI and vLLM nu
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from cadence.engine.async_llm_engine import RequestStream
-from cadence.entrypoints.openai.errors import OpenAIError, bad_request, from_engine_error
+from cadence.entrypoints.openai.errors import bad_request, to_openai_error
 from cadence.entrypoints.openai.protocol import CompletionRequest
 from cadence.entrypoints.openai.serving_common import (
     SSE_DONE,
-    ChoiceProgress,
     EngineStreamingResponse,
-    PromptInput,
-    ServingContext,
     completion_logprobs,
     finish_reason_of,
-    follow_streams,
-    make_beam_search_params,
-    make_sampling_params,
-    new_id,
     now_seconds,
-    resolve_max_tokens,
     run_unless_disconnected,
     sse,
-    submit_prompts,
     usage,
 )
-from cadence.outputs import CompletionOutput, RequestOutput
+from cadence.outputs import CompletionOutput, PromptLogprobs, RequestOutput
 from cadence.sampling_params import BeamSearchParams, SamplingParams
+from cadence.serving.context import ServingContext
+from cadence.serving.request_building import (
+    BeamSearchOptions,
+    PromptInput,
+    check_beam_search_exclusions,
+    make_beam_search_params,
+    make_sampling_params,
+    resolve_max_tokens,
+)
+from cadence.serving.streams import collect, follow_streams, new_id, submit_prompts
 
 # OpenAI's default max_tokens for completions.
 DEFAULT_MAX_TOKENS = 16
-_FIELDS = tuple(CompletionRequest.model_fields)
-# Engine-side names in validation messages -> this endpoint's field names.
+_FIELDS = frozenset(CompletionRequest.model_fields)
+# Engine parameter names -> this endpoint's field names.
 _ALIASES = {"prompt_logprobs": "logprobs"}
 
 
@@ -51,13 +53,15 @@ class CompletionServing:
         context = self.context
         model = context.check_model(request.model)
         self._check_options(request)
-        prompts = self._prompts(request)
+        prompts = await self._prompts(request)
         params = [self._sampling_params(request, prompt) for prompt in prompts]
         request_id = new_id("cmpl")
+        response = _CompletionResponse(request, model, request_id)
+        if request.echo:
+            await response.prepare_echo(context, prompts)
         streams, wakeup = await submit_prompts(
             context, request_id, prompts, params, _FIELDS, _ALIASES, request.cache_salt
         )
-        response = _CompletionResponse(context, request, model, request_id, prompts)
         if request.stream:
             return EngineStreamingResponse(response.stream(streams, wakeup), streams)
         body = await run_unless_disconnected(raw_request, response.collect(streams, wakeup))
@@ -72,14 +76,14 @@ class CompletionServing:
                 f"best_of must equal n ({n}): cadence returns every sequence it generates",
                 param="best_of",
             )
-        limit = self.context.max_logprobs
+        limit = self.context.model.max_logprobs
         if request.logprobs is not None and not 0 <= request.logprobs <= limit:
             raise bad_request(
                 f"logprobs must be in [0, {limit}] (--max-logprobs), got {request.logprobs}",
                 param="logprobs",
             )
 
-    def _prompts(self, request: CompletionRequest) -> list[PromptInput]:
+    async def _prompts(self, request: CompletionRequest) -> list[PromptInput]:
         prompt = request.prompt
         if isinstance(prompt, str):
             items: list[Any] = [prompt]
@@ -92,8 +96,7 @@ class CompletionServing:
         prompts = []
         for item in items:
             if isinstance(item, str):
-                token_ids = self.context.llm.llm_engine.tokenize(item)
-                prompts.append(PromptInput(item, token_ids))
+                prompts.append(PromptInput(item, await self.context.text.encode(item)))
             else:
                 self.context.check_token_ids(item, "prompt")
                 prompts.append(PromptInput(None, list(item)))
@@ -105,14 +108,24 @@ class CompletionServing:
         self, request: CompletionRequest, prompt: PromptInput
     ) -> SamplingParams | BeamSearchParams:
         fields = request.sampling_fields()
+        num_prompt_tokens = len(prompt.token_ids)
         fields["max_tokens"] = resolve_max_tokens(
-            self.context, request.max_tokens, len(prompt.token_ids), DEFAULT_MAX_TOKENS, "prompt"
+            self.context, request.max_tokens, num_prompt_tokens, DEFAULT_MAX_TOKENS, "prompt"
         )
-        beam_search = make_beam_search_params(
-            self.context, request, fields["max_tokens"], len(prompt.token_ids)
-        )
-        if beam_search is not None:
-            return beam_search
+        if request.use_beam_search:
+            check_beam_search_exclusions(request.model_dump())
+            options = BeamSearchOptions(
+                beam_width=request.n,
+                temperature=request.temperature,
+                length_penalty=request.length_penalty,
+                ignore_eos=bool(request.ignore_eos),
+                include_stop_str_in_output=bool(request.include_stop_str_in_output),
+            )
+            return make_beam_search_params(
+                self.context, options, fields["max_tokens"], num_prompt_tokens
+            )
+        if request.length_penalty is not None:
+            raise bad_request("length_penalty needs use_beam_search=true", param="length_penalty")
         if request.logprobs is not None:
             fields["logprobs"] = request.logprobs
             if request.echo:
@@ -120,75 +133,87 @@ class CompletionServing:
         return make_sampling_params(self.context, fields, _FIELDS, _ALIASES)
 
 
-class _CompletionResponse:
-    """Builds one request's response body or SSE chunks from engine snapshots."""
+@dataclass
+class _ChoiceState:
+    """What one choice has sent so far."""
 
-    def __init__(
-        self,
-        context: ServingContext,
-        request: CompletionRequest,
-        model: str,
-        request_id: str,
-        prompts: list[PromptInput],
-    ) -> None:
-        self.context = context
+    index: int
+    num_tokens: int = 0
+    text_offset: int = 0  # characters sent (the logprobs' text_offset)
+    is_started: bool = False
+    is_finished: bool = False
+
+
+class _CompletionResponse:
+    """Builds one request's response body or SSE chunks from the engine's deltas."""
+
+    def __init__(self, request: CompletionRequest, model: str, request_id: str) -> None:
         self.request = request
         self.model = model
         self.request_id = request_id
         self.created = now_seconds()
         self.n = request.n if request.n is not None else 1
-        self.decode_token = context.llm.llm_engine.decode_token
-        tokenizer = context.llm.get_tokenizer()
-        self.echo_texts = [
-            (p.text if p.text is not None else tokenizer.decode(p.token_ids))
-            if request.echo
-            else ""
-            for p in prompts
-        ]
+        self.echo_texts: list[str] = []  # per prompt, with echo
+        self.first_token_texts: list[str] = []  # per prompt, with echo and logprobs
+
+    async def prepare_echo(self, context: ServingContext, prompts: list[PromptInput]) -> None:
+        """The echoed prompt texts (and the first prompt tokens' texts), decoded on the text
+        worker before the stream starts."""
+        for prompt in prompts:
+            text = prompt.text
+            if text is None:
+                text = await context.text.decode(prompt.token_ids)
+            self.echo_texts.append(text)
+            if self.request.logprobs is not None:
+                self.first_token_texts.append(await context.text.decode_token(prompt.token_ids[0]))
 
     def _logprobs(
         self,
-        output: RequestOutput,
+        prompt_index: int,
         completion: CompletionOutput,
-        start: int,
-        end: int,
         text_offset: int,
-        with_prompt: bool,
+        prompt_token_ids: list[int],
+        prompt_logprobs: PromptLogprobs | None,
     ) -> dict[str, list] | None:
+        """The logprobs of ``completion``'s tokens, after the prompt's when it is echoed."""
         if self.request.logprobs is None:
             return None
-        token_ids = list(completion.token_ids[start:end])
-        positions: list = list((completion.logprobs or [])[start:end])
-        if with_prompt and output.prompt_logprobs is not None:
-            token_ids = list(output.prompt_token_ids) + token_ids
-            positions = list(output.prompt_logprobs) + positions
+        token_ids = list(completion.token_ids)
+        positions: list = list(completion.logprobs or [])
+        first_text = ""
+        if prompt_logprobs is not None:
+            token_ids = list(prompt_token_ids) + token_ids
+            positions = list(prompt_logprobs) + positions
+            first_text = self.first_token_texts[prompt_index]
         return completion_logprobs(
-            token_ids, positions, text_offset, self.request.logprobs, self.decode_token
+            token_ids, positions, text_offset, self.request.logprobs, first_text
         )
 
     def _choice(
         self,
         prompt_index: int,
-        output: RequestOutput,
+        choice: _ChoiceState,
         completion: CompletionOutput,
-        progress: ChoiceProgress,
-        text: str,
-        start: int,
-        end: int,
+        prompt_token_ids: list[int],
+        prompt_logprobs: PromptLogprobs | None,
     ) -> dict[str, Any]:
-        is_first = progress.text_offset == 0 and start == 0
-        echo = self.echo_texts[prompt_index] if is_first else ""
+        """The choice's new part; the first one carries the echo."""
+        echo = self.echo_texts[prompt_index] if self.request.echo and not choice.is_started else ""
+        echoed_logprobs = prompt_logprobs if echo else None
         logprobs = self._logprobs(
-            output, completion, start, end, progress.text_offset, is_first and bool(echo)
+            prompt_index, completion, choice.text_offset, prompt_token_ids, echoed_logprobs
         )
         if logprobs is not None:
-            progress.text_offset += sum(len(token) for token in logprobs["tokens"])
+            choice.text_offset += sum(len(token) for token in logprobs["tokens"])
         else:
-            progress.text_offset += len(echo) + len(text)
+            choice.text_offset += len(echo) + len(completion.text)
+        choice.is_started = True
+        choice.num_tokens += len(completion.token_ids)
         finished = completion.finish_reason is not None
+        choice.is_finished = finished
         return {
-            "index": progress.index,
-            "text": echo + text,
+            "index": choice.index,
+            "text": echo + completion.text,
             "logprobs": logprobs,
             "finish_reason": finish_reason_of(completion) if finished else None,
             "stop_reason": completion.stop_reason if finished else None,
@@ -204,23 +229,23 @@ class _CompletionResponse:
         }
 
     async def collect(self, streams: list[RequestStream], wakeup) -> dict[str, Any]:
-        final: dict[int, RequestOutput] = {}
-        async for prompt_index, output in follow_streams(streams, wakeup):
-            final[prompt_index] = output
+        outputs = await collect(streams, wakeup)
         choices = []
         num_prompt_tokens = num_completion_tokens = num_cached_tokens = 0
-        for prompt_index in sorted(final):
-            output = final[prompt_index]
-            if not output.finished:
-                raise from_engine_error(RuntimeError("a request ended without finishing"))
+        for prompt_index, output in enumerate(outputs):
             num_prompt_tokens += len(output.prompt_token_ids)
             num_cached_tokens += output.num_cached_tokens
             for completion in output.outputs:
                 num_completion_tokens += len(completion.token_ids)
-                progress = ChoiceProgress(prompt_index * self.n + completion.index)
-                text, start, end = progress.advance(completion)
+                state = _ChoiceState(prompt_index * self.n + completion.index)
                 choices.append(
-                    self._choice(prompt_index, output, completion, progress, text, start, end)
+                    self._choice(
+                        prompt_index,
+                        state,
+                        completion,
+                        output.prompt_token_ids,
+                        output.prompt_logprobs,
+                    )
                 )
         body = self._envelope(choices)
         body["usage"] = usage(num_prompt_tokens, num_completion_tokens, num_cached_tokens)
@@ -228,39 +253,49 @@ class _CompletionResponse:
 
     async def stream(self, streams: list[RequestStream], wakeup) -> AsyncIterator[str]:
         include_usage = self.request.include_usage
-        progress: dict[int, ChoiceProgress] = {}
+        choices: dict[int, _ChoiceState] = {}
         num_prompt_tokens: dict[int, int] = {}
         num_cached_tokens: dict[int, int] = {}
+        prompt_logprobs: dict[int, PromptLogprobs] = {}
         try:
             async for prompt_index, output in follow_streams(streams, wakeup):
-                num_prompt_tokens[prompt_index] = len(output.prompt_token_ids)
+                self._note_prompt(output, prompt_index, num_prompt_tokens, prompt_logprobs)
                 num_cached_tokens[prompt_index] = output.num_cached_tokens
                 for completion in output.outputs:
                     index = prompt_index * self.n + completion.index
-                    choice_progress = progress.setdefault(index, ChoiceProgress(index))
-                    if choice_progress.is_finished:
+                    choice = choices.setdefault(index, _ChoiceState(index))
+                    if choice.is_finished:
                         continue
-                    text, start, end = choice_progress.advance(completion)
-                    if not text and start == end and not choice_progress.is_finished:
-                        continue
-                    choice = self._choice(
-                        prompt_index, output, completion, choice_progress, text, start, end
+                    payload = self._choice(
+                        prompt_index,
+                        choice,
+                        completion,
+                        output.prompt_token_ids,
+                        prompt_logprobs.get(prompt_index),
                     )
-                    chunk = self._envelope([choice])
+                    chunk = self._envelope([payload])
                     if include_usage:
                         chunk["usage"] = None
                     yield sse(chunk)
             if include_usage:
                 chunk = self._envelope([])
-                num_completion_tokens = sum(p.num_tokens for p in progress.values())
                 chunk["usage"] = usage(
                     sum(num_prompt_tokens.values()),
-                    num_completion_tokens,
+                    sum(choice.num_tokens for choice in choices.values()),
                     sum(num_cached_tokens.values()),
                 )
                 yield sse(chunk)
-        except OpenAIError as error:
-            yield error.sse_event()
-        except Exception as error:  # engine died, shutdown timeout, or a bug (logged)
-            yield from_engine_error(error).sse_event()
+        except Exception as error:  # a client-facing error or a bug (logged)
+            yield to_openai_error(error).sse_event()
         yield SSE_DONE
+
+    @staticmethod
+    def _note_prompt(
+        output: RequestOutput,
+        prompt_index: int,
+        num_prompt_tokens: dict[int, int],
+        prompt_logprobs: dict[int, PromptLogprobs],
+    ) -> None:
+        num_prompt_tokens[prompt_index] = len(output.prompt_token_ids)
+        if output.prompt_logprobs is not None:  # the first delta only: kept for every choice
+            prompt_logprobs[prompt_index] = output.prompt_logprobs

@@ -1,4 +1,5 @@
-"""POST /tokenize (a prompt, or messages rendered as chat does) and POST /detokenize."""
+"""POST /tokenize (a prompt, or messages rendered as chat does) and POST /detokenize; the
+work runs on the serving core's text worker."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ from typing import Any
 
 from cadence.entrypoints.openai.errors import bad_request
 from cadence.entrypoints.openai.protocol import DetokenizeRequest, TokenizeRequest
-from cadence.entrypoints.openai.serving_chat import render_messages
-from cadence.entrypoints.openai.serving_common import ServingContext
+from cadence.serving.chat import render_messages
+from cadence.serving.context import ServingContext
 
 
-def tokenize(context: ServingContext, request: TokenizeRequest) -> dict[str, Any]:
+async def tokenize(context: ServingContext, request: TokenizeRequest) -> dict[str, Any]:
     """``{"count", "max_model_len", "tokens"}``. A prompt is tokenized as completions do
     (special tokens added unless ``add_special_tokens`` is false); messages as chat does."""
     context.check_model(request.model)
@@ -18,11 +19,7 @@ def tokenize(context: ServingContext, request: TokenizeRequest) -> dict[str, Any
         raise bad_request("give exactly one of prompt and messages", param="prompt")
     if request.prompt is not None:
         add_special_tokens = request.add_special_tokens is not False
-        tokens = list(
-            context.llm.get_tokenizer().encode(
-                request.prompt, add_special_tokens=add_special_tokens
-            )
-        )
+        tokens = await context.text.encode(request.prompt, add_special_tokens)
     else:
         if request.add_special_tokens:
             raise bad_request(
@@ -30,19 +27,20 @@ def tokenize(context: ServingContext, request: TokenizeRequest) -> dict[str, Any
                 "special tokens of messages)",
                 param="add_special_tokens",
             )
-        tokens = render_messages(
+        rendered = await render_messages(
             context,
             request.messages,
             request.chat_template,
             request.chat_template_kwargs,
             request.add_generation_prompt is not False,
             bool(request.continue_final_message),
-        ).token_ids
-    return {"count": len(tokens), "max_model_len": context.max_model_len, "tokens": tokens}
+        )
+        tokens = rendered.token_ids
+    return {"count": len(tokens), "max_model_len": context.model.max_model_len, "tokens": tokens}
 
 
-def detokenize(context: ServingContext, request: DetokenizeRequest) -> dict[str, Any]:
+async def detokenize(context: ServingContext, request: DetokenizeRequest) -> dict[str, Any]:
     """``{"prompt": text}`` for token ids in [0, vocab_size)."""
     context.check_model(request.model)
     context.check_token_ids(request.tokens, "tokens")
-    return {"prompt": context.llm.get_tokenizer().decode(request.tokens)}
+    return {"prompt": await context.text.decode(request.tokens)}
