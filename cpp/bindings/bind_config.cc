@@ -3,6 +3,7 @@
 #include <pybind11/stl.h>
 
 #include "cadence/engine.h"
+#include "cadence/errors.h"
 #include "cadence/model_config.h"
 #include "cadence/sampling_params.h"
 
@@ -31,9 +32,63 @@ auto keyword_constructor(const char* class_name) {
   });
 }
 
+const char* kind_name(cadence::ParamKind kind) {
+  switch (kind) {
+    case cadence::ParamKind::kInt:
+      return "int";
+    case cadence::ParamKind::kFloat:
+      return "float";
+    case cadence::ParamKind::kBool:
+      return "bool";
+  }
+  return "?";
+}
+
+// A spec's number as the field's Python type (1, not 1.0, for an int field).
+py::object typed(const cadence::ParamSpec& spec, double value) {
+  switch (spec.kind) {
+    case cadence::ParamKind::kInt:
+      return py::int_(static_cast<long long>(value));
+    case cadence::ParamKind::kBool:
+      return py::bool_(value != 0.0);
+    case cadence::ParamKind::kFloat:
+      break;
+  }
+  return py::float_(value);
+}
+
+void bind_param_specs(py::module_& m) {
+  using cadence::ParamSpec;
+  py::class_<ParamSpec>(m, "ParamSpec",
+                        "One option's allowed range and default (the C++ single source).")
+      .def_readonly("name", &ParamSpec::name)
+      .def_property_readonly("kind", [](const ParamSpec& s) { return kind_name(s.kind); })
+      .def_readonly("low", &ParamSpec::low)
+      .def_readonly("high", &ParamSpec::high)
+      .def_readonly("low_inclusive", &ParamSpec::low_inclusive)
+      .def_readonly("high_inclusive", &ParamSpec::high_inclusive)
+      .def_property_readonly("default",
+                             [](const ParamSpec& s) { return typed(s, s.default_value); })
+      .def_property_readonly(
+          "off",
+          [](const ParamSpec& s) -> py::object { return s.off ? typed(s, *s.off) : py::none(); })
+      .def_readonly("note", &ParamSpec::note)
+      .def("contains", &ParamSpec::contains, py::arg("value"))
+      .def("allowed", &ParamSpec::allowed)
+      .def("check", &ParamSpec::check, py::arg("value"))
+      .def("__repr__",
+           [](const ParamSpec& s) { return "<ParamSpec " + s.name + " " + s.allowed() + ">"; });
+  m.def("sampling_param_specs", &cadence::sampling_param_specs,
+        "SamplingParams' field specs by name (plus 'logit_bias', the range of each bias).");
+  m.def("beam_search_param_specs", &cadence::beam_search_param_specs,
+        "BeamSearchParams' field specs by name.");
+}
+
 }  // namespace
 
 void bind_config(py::module_& m) {
+  bind_param_specs(m);
+
   py::class_<RopeScaling>(m, "RopeScaling")
       .def(py::init<>())
       .def_readwrite("type", &RopeScaling::type)
