@@ -82,6 +82,7 @@ void bind_param_specs(py::module_& m) {
         "SamplingParams' field specs by name (plus 'logit_bias', the range of each bias).");
   m.def("beam_search_param_specs", &cadence::beam_search_param_specs,
         "BeamSearchParams' field specs by name.");
+  m.attr("DEFAULT_MAX_LOGPROBS") = cadence::kDefaultMaxLogprobs;
 }
 
 }  // namespace
@@ -163,7 +164,7 @@ void bind_config(py::module_& m) {
       .def_readwrite("logprobs", &SamplingParams::logprobs)
       .def_readwrite("prompt_logprobs", &SamplingParams::prompt_logprobs)
       .def("validate", &SamplingParams::validate, py::arg("vocab_size") = 0,
-           py::arg("max_logprobs") = 20);
+           py::arg("max_logprobs") = cadence::kDefaultMaxLogprobs);
 
   using cadence::BeamSearchParams;
   py::class_<BeamSearchParams>(m, "BeamSearchParams")

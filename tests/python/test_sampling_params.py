@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -544,6 +545,17 @@ def test_logit_bias_is_clamped_to_the_cpp_range() -> None:
     params = SamplingParams(logit_bias={1: spec.high * 10, 2: spec.low * 10})
     assert params.logit_bias == {1: spec.high, 2: spec.low}
     params.to_core(max_tokens=1).validate(vocab_size=10)
+
+
+def test_max_logprobs_default_is_one_constant() -> None:
+    assert _core.EngineConfig().max_logprobs == _core.DEFAULT_MAX_LOGPROBS
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert f"`max_logprobs` ({_core.DEFAULT_MAX_LOGPROBS})" in readme
+    core = _core.SamplingParams(logprobs=_core.DEFAULT_MAX_LOGPROBS)
+    core.validate()  # validate's default cap is the same constant
+    core.logprobs += 1
+    with pytest.raises(InvalidParameterError, match="logprobs"):
+        core.validate()
 
 
 def test_check_token_ids() -> None:

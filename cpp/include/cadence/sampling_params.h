@@ -16,6 +16,9 @@
 
 namespace cadence {
 
+// The engine's default cap on logprobs / prompt_logprobs (vLLM's max_logprobs).
+inline constexpr int32_t kDefaultMaxLogprobs = 20;
+
 enum class ParamKind { kInt, kFloat, kBool };
 
 // The allowed values and the default of one scalar option: the single source of these
@@ -79,7 +82,7 @@ struct SamplingParams {
   // Throws InvalidParameter naming the field and its allowed range (sampling_param_specs).
   // Token ids are checked against vocab_size (pass 0 to skip those checks) and logprob
   // counts against max_logprobs.
-  void validate(int64_t vocab_size = 0, int32_t max_logprobs = 20) const;
+  void validate(int64_t vocab_size = 0, int32_t max_logprobs = kDefaultMaxLogprobs) const;
   bool is_greedy() const { return temperature == 0.0f; }
   bool has_penalties() const {
     return presence_penalty != 0.0f || frequency_penalty != 0.0f || repetition_penalty != 1.0f;
