@@ -140,6 +140,22 @@ void bind_config(py::module_& m) {
       .def_readwrite("eos_token_ids", &ModelConfig::eos_token_ids)
       .def("finalize", &ModelConfig::finalize)
       .def_static("supported_architectures", &ModelConfig::supported_architectures);
+  py::class_<cadence::ArchitectureInfo>(m, "ArchitectureInfo",
+                                        "One row of the architecture registry.")
+      .def_readonly("hf_name", &cadence::ArchitectureInfo::hf_name)
+      .def_property_readonly("gguf_name",
+                             [](const cadence::ArchitectureInfo& info) -> py::object {
+                               if (info.gguf_name.empty()) return py::none();
+                               return py::str(info.gguf_name);
+                             })
+      .def_readonly("family", &cadence::ArchitectureInfo::family)
+      .def("__repr__", [](const cadence::ArchitectureInfo& info) {
+        return "<ArchitectureInfo " + info.hf_name + ">";
+      });
+  m.def("architecture_registry", &cadence::architecture_registry,
+        "The supported architectures (HF name, GGUF name or None, loader family), in order.");
+  m.def("supported_architectures", &ModelConfig::supported_architectures,
+        "The registry's HF architecture names, in order.");
   m.def("load_gguf_model_config", &cadence::load_gguf_model_config, py::arg("path"),
         py::call_guard<py::gil_scoped_release>());
 
