@@ -3,6 +3,7 @@
 #include <pybind11/stl.h>
 
 #include "cadence/engine.h"
+#include "cadence/errors.h"
 #include "cadence/model_config.h"
 #include "cadence/sampling_params.h"
 
@@ -31,9 +32,64 @@ auto keyword_constructor(const char* class_name) {
   });
 }
 
+const char* kind_name(cadence::ParamKind kind) {
+  switch (kind) {
+    case cadence::ParamKind::kInt:
+      return "int";
+    case cadence::ParamKind::kFloat:
+      return "float";
+    case cadence::ParamKind::kBool:
+      return "bool";
+  }
+  return "?";
+}
+
+// A spec's number as the field's Python type (1, not 1.0, for an int field).
+py::object typed(const cadence::ParamSpec& spec, double value) {
+  switch (spec.kind) {
+    case cadence::ParamKind::kInt:
+      return py::int_(static_cast<long long>(value));
+    case cadence::ParamKind::kBool:
+      return py::bool_(value != 0.0);
+    case cadence::ParamKind::kFloat:
+      break;
+  }
+  return py::float_(value);
+}
+
+void bind_param_specs(py::module_& m) {
+  using cadence::ParamSpec;
+  py::class_<ParamSpec>(m, "ParamSpec",
+                        "One option's allowed range and default (the C++ single source).")
+      .def_readonly("name", &ParamSpec::name)
+      .def_property_readonly("kind", [](const ParamSpec& s) { return kind_name(s.kind); })
+      .def_readonly("low", &ParamSpec::low)
+      .def_readonly("high", &ParamSpec::high)
+      .def_readonly("low_inclusive", &ParamSpec::low_inclusive)
+      .def_readonly("high_inclusive", &ParamSpec::high_inclusive)
+      .def_property_readonly("default",
+                             [](const ParamSpec& s) { return typed(s, s.default_value); })
+      .def_property_readonly(
+          "off",
+          [](const ParamSpec& s) -> py::object { return s.off ? typed(s, *s.off) : py::none(); })
+      .def_readonly("note", &ParamSpec::note)
+      .def("contains", &ParamSpec::contains, py::arg("value"))
+      .def("allowed", &ParamSpec::allowed)
+      .def("check", &ParamSpec::check, py::arg("value"))
+      .def("__repr__",
+           [](const ParamSpec& s) { return "<ParamSpec " + s.name + " " + s.allowed() + ">"; });
+  m.def("sampling_param_specs", &cadence::sampling_param_specs,
+        "SamplingParams' field specs by name (plus 'logit_bias', the range of each bias).");
+  m.def("beam_search_param_specs", &cadence::beam_search_param_specs,
+        "BeamSearchParams' field specs by name.");
+  m.attr("DEFAULT_MAX_LOGPROBS") = cadence::kDefaultMaxLogprobs;
+}
+
 }  // namespace
 
 void bind_config(py::module_& m) {
+  bind_param_specs(m);
+
   py::class_<RopeScaling>(m, "RopeScaling")
       .def(py::init<>())
       .def_readwrite("type", &RopeScaling::type)
@@ -84,6 +140,22 @@ void bind_config(py::module_& m) {
       .def_readwrite("eos_token_ids", &ModelConfig::eos_token_ids)
       .def("finalize", &ModelConfig::finalize)
       .def_static("supported_architectures", &ModelConfig::supported_architectures);
+  py::class_<cadence::ArchitectureInfo>(m, "ArchitectureInfo",
+                                        "One row of the architecture registry.")
+      .def_readonly("hf_name", &cadence::ArchitectureInfo::hf_name)
+      .def_property_readonly("gguf_name",
+                             [](const cadence::ArchitectureInfo& info) -> py::object {
+                               if (info.gguf_name.empty()) return py::none();
+                               return py::str(info.gguf_name);
+                             })
+      .def_readonly("family", &cadence::ArchitectureInfo::family)
+      .def("__repr__", [](const cadence::ArchitectureInfo& info) {
+        return "<ArchitectureInfo " + info.hf_name + ">";
+      });
+  m.def("architecture_registry", &cadence::architecture_registry,
+        "The supported architectures (HF name, GGUF name or None, loader family), in order.");
+  m.def("supported_architectures", &ModelConfig::supported_architectures,
+        "The registry's HF architecture names, in order.");
   m.def("load_gguf_model_config", &cadence::load_gguf_model_config, py::arg("path"),
         py::call_guard<py::gil_scoped_release>());
 
@@ -108,7 +180,7 @@ void bind_config(py::module_& m) {
       .def_readwrite("logprobs", &SamplingParams::logprobs)
       .def_readwrite("prompt_logprobs", &SamplingParams::prompt_logprobs)
       .def("validate", &SamplingParams::validate, py::arg("vocab_size") = 0,
-           py::arg("max_logprobs") = 20);
+           py::arg("max_logprobs") = cadence::kDefaultMaxLogprobs);
 
   using cadence::BeamSearchParams;
   py::class_<BeamSearchParams>(m, "BeamSearchParams")

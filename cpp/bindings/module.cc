@@ -2,6 +2,8 @@
 // bind_<thing>.cc; this file only registers them.
 #include <pybind11/pybind11.h>
 
+#include "cadence/errors.h"
+
 namespace py = pybind11;
 
 void bind_checkpoint(py::module_& m);
@@ -10,6 +12,17 @@ void bind_engine(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "cadence C++ runtime: engine, paged KV cache, scheduler and CPU kernels";
+  // cadence::InvalidParameter -> cadence.errors.InvalidParameterError(param, message), a
+  // ValueError like every other std::invalid_argument.
+  py::register_exception_translator([](std::exception_ptr thrown) {
+    try {
+      if (thrown) std::rethrow_exception(thrown);
+    } catch (const cadence::InvalidParameter& error) {
+      py::object type = py::module_::import("cadence.errors").attr("InvalidParameterError");
+      py::object value = type(error.param(), error.what());
+      PyErr_SetObject(type.ptr(), value.ptr());
+    }
+  });
   bind_config(m);
   bind_engine(m);
   bind_checkpoint(m);

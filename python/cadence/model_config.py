@@ -10,7 +10,9 @@ from typing import Any
 from cadence import _core
 from cadence.model_source import ModelSource
 
-SUPPORTED_ARCHITECTURES = tuple(_core.ModelConfig.supported_architectures())
+# The C++ architecture registry is the one list: HF name -> the loader family it shares.
+_FAMILY = {info.hf_name: info.family for info in _core.architecture_registry()}
+SUPPORTED_ARCHITECTURES = tuple(_FAMILY)
 
 
 def _as_id_list(value: Any) -> list[int]:
@@ -243,11 +245,13 @@ def _fill_opt(hf_config: Any, config: _core.ModelConfig, model: str) -> None:
     config.attention_bias = config.attention_output_bias = config.mlp_bias = True
 
 
+# config.json reader per loader family of the registry (a test checks every family has one).
 _FILLERS = {
-    "Gemma2ForCausalLM": _fill_gemma2,
-    "GPT2LMHeadModel": _fill_gpt2,
-    "OPTForCausalLM": _fill_opt,
-    "Phi3ForCausalLM": _fill_phi3,
+    "llama": _fill_llama_family,
+    "gemma2": _fill_gemma2,
+    "gpt2": _fill_gpt2,
+    "opt": _fill_opt,
+    "phi3": _fill_phi3,
 }
 
 
@@ -274,7 +278,7 @@ def hf_model_config(source: ModelSource) -> _core.ModelConfig:
     config.num_layers = hf_config.num_hidden_layers
     config.num_heads = hf_config.num_attention_heads
     config.tie_word_embeddings = bool(getattr(hf_config, "tie_word_embeddings", False))
-    _FILLERS.get(architecture, _fill_llama_family)(hf_config, config, source.name)
+    _FILLERS[_FAMILY[architecture]](hf_config, config, source.name)
     eos = _as_id_list(getattr(hf_config, "eos_token_id", None))
     for token_id in generation_config_eos_ids(source.path):
         if token_id not in eos:

@@ -1,73 +1,109 @@
 """Sampling options for one request, with vLLM's names, defaults and meanings.
 
-Validation happens at construction and names the offending field and its allowed range
-(``ValueError``); unknown keyword arguments raise ``TypeError``. Checks that need the model
-(token ids against the vocabulary, logprob counts against the engine's ``max_logprobs``) run
-in ``verify`` when the request is added.
+Validation happens at construction and names the offending field and its allowed range;
+every error is an ``InvalidParameterError`` (a ``ValueError``) whose ``param`` is the field.
+Unknown keyword arguments raise ``TypeError``. Checks that need the model (token ids against
+the vocabulary, logprob counts against the engine's ``max_logprobs``) run in ``verify`` when
+the request is added.
+
+The ranges and defaults of the fields the C++ engine shares are not written here: they come
+from the C++ spec tables (``_core.sampling_param_specs()``, ``_core.beam_search_param_specs()``),
+which ``SamplingParams::validate`` checks against too. Python adds the type checks, None
+handling and the fields only Python has (stop strings, bad words, seed's int64 range,
+truncate_prompt_tokens).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cadence import _core
+from cadence.errors import InvalidParameterError
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
-_INT32_MAX = 2**31 - 1
-_LOGIT_BIAS_LIMIT = 100.0  # vLLM clamps biases to [-100, 100]
+_INT32_MAX = 2**31 - 1  # token ids are int32 in the engine
+
+_SPECS: dict[str, Any] = _core.sampling_param_specs()
+_BEAM_SPECS: dict[str, Any] = _core.beam_search_param_specs()
+# Spec'd names that to_core resolves itself rather than copying the field.
+_RESOLVED_IN_TO_CORE = ("max_tokens", "min_tokens", "logit_bias")
+_CORE_TYPES = {"int": int, "float": float, "bool": bool}
+
+
+def _default(specs: dict[str, Any], name: str) -> Any:
+    """The C++ default of a field, with the engine's "off" value (-1) spelled None."""
+    spec = specs[name]
+    return None if spec.off is not None and spec.default == spec.off else spec.default
+
+
+def check_token_ids(param: str, token_ids: Iterable[int], vocab_size: int) -> None:
+    """Raises ``InvalidParameterError(param)`` unless every id is in [0, vocab_size): the
+    one check (and message) for token ids against a model's vocabulary. The ids must
+    already be ints."""
+    for token_id in token_ids:
+        if not 0 <= token_id < vocab_size:
+            raise InvalidParameterError(
+                param, f"{param} holds token id {token_id}, out of range [0, {vocab_size})"
+            )
 
 
 def _check_number(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
+        raise InvalidParameterError(name, f"{name} must be a number, got {value!r}")
     if math.isnan(value):
-        raise ValueError(f"{name} must not be NaN")
+        raise InvalidParameterError(name, f"{name} must not be NaN")
     return float(value)
 
 
 def _check_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+        raise InvalidParameterError(name, f"{name} must be an integer, got {value!r}")
     return value
 
 
 def _check_bool(name: str, value: object) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
+        raise InvalidParameterError(name, f"{name} must be True or False, got {value!r}")
     return value
 
 
-def _check_range(name: str, value: object, low: float, high: float, interval: str) -> None:
-    """``interval`` is the human-readable range, e.g. "[-2, 2]"; its brackets decide openness."""
-    number = _check_number(name, value)
-    low_ok = number >= low if interval.startswith("[") else number > low
-    high_ok = number <= high if interval.endswith("]") else number < high
-    if not (low_ok and high_ok):
-        raise ValueError(f"{name} must be in {interval}, got {value}")
+def _check_spec(spec: Any, value: Any, *, optional: bool = False) -> Any:
+    """``value`` checked against its C++ spec (type first, then the spec's range); None
+    passes when ``optional``. Returns the value."""
+    name = spec.name
+    if value is None and optional:
+        return None
+    if spec.kind == "bool":
+        return _check_bool(name, value)
+    number = _check_int(name, value) if spec.kind == "int" else _check_number(name, value)
+    try:
+        inside = spec.contains(float(number))
+    except OverflowError:  # an int beyond any double: outside every range
+        inside = False
+    if not inside:
+        none = "None or " if optional else ""
+        raise InvalidParameterError(name, f"{name} must be {none}{spec.allowed()}, got {value}")
+    return value
 
 
-def _check_token_ids(name: str, values: object) -> list[int]:
+def _check_token_id_list(name: str, values: object) -> list[int]:
+    """A list of ints that can be token ids (the vocabulary is checked in ``verify``)."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise ValueError(f"{name} must be a list of token ids (ints), got {values!r}")
+        raise InvalidParameterError(
+            name, f"{name} must be a list of token ids (ints), got {values!r}"
+        )
     result = []
     for token_id in values:
         if _check_int(name, token_id) < 0 or token_id > _INT32_MAX:
-            raise ValueError(f"{name} must hold token ids in [0, 2**31), got {token_id}")
+            raise InvalidParameterError(
+                name, f"{name} must hold token ids in [0, 2**31), got {token_id}"
+            )
         result.append(token_id)
     return result
-
-
-def _check_count(name: str, value: object) -> int | None:
-    """A logprob count: None (off) or an int >= 0."""
-    if value is None:
-        return None
-    if _check_int(name, value) < 0 or value > _INT32_MAX:
-        raise ValueError(f"{name} must be None or an integer >= 0, got {value}")
-    return value
 
 
 @dataclass
@@ -97,7 +133,7 @@ class SamplingParams:
         min_tokens: >= 0 and <= max_tokens; EOS, stop_token_ids and stop strings cannot end
             generation before this many tokens.
         logprobs: None = off; k >= 0 returns, per generated token, the logprobs of the top k
-            tokens and of the sampled one. At most the engine's ``max_logprobs`` (20).
+            tokens and of the sampled one. At most the engine's ``max_logprobs``.
             Logprobs are the model's distribution: the log-softmax of the raw logits, before
             penalties, bias, bad words, allowed tokens and temperature.
         prompt_logprobs: like ``logprobs``, for each prompt token (the first has none).
@@ -113,22 +149,22 @@ class SamplingParams:
         bad_words: words never generated (each tokenized with and without a leading space).
     """
 
-    n: int = 1
-    presence_penalty: float = 0.0
-    frequency_penalty: float = 0.0
-    repetition_penalty: float = 1.0
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0
-    min_p: float = 0.0
+    n: int = _default(_SPECS, "n")
+    presence_penalty: float = _default(_SPECS, "presence_penalty")
+    frequency_penalty: float = _default(_SPECS, "frequency_penalty")
+    repetition_penalty: float = _default(_SPECS, "repetition_penalty")
+    temperature: float = _default(_SPECS, "temperature")
+    top_p: float = _default(_SPECS, "top_p")
+    top_k: int = _default(_SPECS, "top_k")
+    min_p: float = _default(_SPECS, "min_p")
     seed: int | None = None
     stop: str | list[str] | None = None
     stop_token_ids: list[int] | None = None
-    ignore_eos: bool = False
-    max_tokens: int | None = 16
-    min_tokens: int = 0
-    logprobs: int | None = None
-    prompt_logprobs: int | None = None
+    ignore_eos: bool = _default(_SPECS, "ignore_eos")
+    max_tokens: int | None = _default(_SPECS, "max_tokens")
+    min_tokens: int = _default(_SPECS, "min_tokens")
+    logprobs: int | None = _default(_SPECS, "logprobs")
+    prompt_logprobs: int | None = _default(_SPECS, "prompt_logprobs")
     detokenize: bool = True
     skip_special_tokens: bool = True
     spaces_between_special_tokens: bool = True
@@ -141,59 +177,57 @@ class SamplingParams:
     _stop_strings: list[str] = field(init=False, repr=False, compare=False, default_factory=list)
 
     def __post_init__(self) -> None:
-        if _check_int("n", self.n) < 1 or self.n > _INT32_MAX:
-            raise ValueError(f"n must be an integer >= 1, got {self.n}")
-        for name in ("presence_penalty", "frequency_penalty"):
-            _check_range(name, getattr(self, name), -2.0, 2.0, "[-2, 2]")
-        if _check_number("repetition_penalty", self.repetition_penalty) <= 0.0 or math.isinf(
-            self.repetition_penalty
+        # The fields the engine shares, in the C++ table's ranges. max_tokens (None = up
+        # to max_model_len), logprobs and prompt_logprobs (None = off) may be None.
+        for name in (
+            "n",
+            "presence_penalty",
+            "frequency_penalty",
+            "repetition_penalty",
+            "temperature",
+            "top_p",
+            "top_k",
+            "min_p",
+            "min_tokens",
+            "ignore_eos",
         ):
-            raise ValueError(
-                f"repetition_penalty must be in (0, inf) (1 = off), got {self.repetition_penalty}"
-            )
-        _check_range("temperature", self.temperature, 0.0, 2.0, "[0, 2]")
-        _check_range("top_p", self.top_p, 0.0, 1.0, "(0, 1]")
-        if _check_int("top_k", self.top_k) < -1 or self.top_k > _INT32_MAX:
-            raise ValueError(f"top_k must be -1, 0 (disabled) or >= 1, got {self.top_k}")
-        _check_range("min_p", self.min_p, 0.0, 1.0, "[0, 1]")
+            _check_spec(_SPECS[name], getattr(self, name))
+        for name in ("max_tokens", "logprobs", "prompt_logprobs"):
+            _check_spec(_SPECS[name], getattr(self, name), optional=True)
         if self.seed is not None:
             seed = _check_int("seed", self.seed)
             if not _INT64_MIN <= seed <= _INT64_MAX:
-                raise ValueError(f"seed must be in [-2**63, 2**63 - 1], got {seed}")
+                raise InvalidParameterError(
+                    "seed", f"seed must be in [-2**63, 2**63 - 1], got {seed}"
+                )
         self._check_lengths()
         self._check_stops()
         for name in (
-            "ignore_eos",
             "detokenize",
             "skip_special_tokens",
             "spaces_between_special_tokens",
             "include_stop_str_in_output",
         ):
             _check_bool(name, getattr(self, name))
-        self.logprobs = _check_count("logprobs", self.logprobs)
-        self.prompt_logprobs = _check_count("prompt_logprobs", self.prompt_logprobs)
         self._check_token_constraints()
         if self.n > 1 and self.is_greedy:
-            raise ValueError(
-                f"n must be 1 when using greedy sampling (temperature 0), got n={self.n}"
+            raise InvalidParameterError(
+                "n", f"n must be 1 when using greedy sampling (temperature 0), got n={self.n}"
             )
 
     def _check_lengths(self) -> None:
-        if self.max_tokens is not None:
-            max_tokens = _check_int("max_tokens", self.max_tokens)
-            if not 1 <= max_tokens <= _INT32_MAX:
-                raise ValueError(f"max_tokens must be >= 1 (or None), got {max_tokens}")
-        min_tokens = _check_int("min_tokens", self.min_tokens)
-        if min_tokens < 0 or min_tokens > _INT32_MAX:
-            raise ValueError(f"min_tokens must be >= 0, got {min_tokens}")
-        if self.max_tokens is not None and min_tokens > self.max_tokens:
-            raise ValueError(
-                f"min_tokens must be <= max_tokens={self.max_tokens}, got {min_tokens}"
+        if self.max_tokens is not None and self.min_tokens > self.max_tokens:
+            raise InvalidParameterError(
+                "min_tokens",
+                f"min_tokens must be <= max_tokens={self.max_tokens}, got {self.min_tokens}",
             )
         if self.truncate_prompt_tokens is not None:
             value = _check_int("truncate_prompt_tokens", self.truncate_prompt_tokens)
             if value < 1:
-                raise ValueError(f"truncate_prompt_tokens must be None or >= 1, got {value}")
+                raise InvalidParameterError(
+                    "truncate_prompt_tokens",
+                    f"truncate_prompt_tokens must be None or >= 1, got {value}",
+                )
 
     def _check_stops(self) -> None:
         stop = self.stop
@@ -204,37 +238,51 @@ class SamplingParams:
         elif isinstance(stop, Sequence) and all(isinstance(s, str) for s in stop):
             stops = list(stop)
         else:
-            raise ValueError(f"stop must be a string or a list of strings, got {stop!r}")
+            raise InvalidParameterError(
+                "stop", f"stop must be a string or a list of strings, got {stop!r}"
+            )
         if any(s == "" for s in stops):
-            raise ValueError("stop must not contain an empty string")
+            raise InvalidParameterError("stop", "stop must not contain an empty string")
         if stops and self.detokenize is False:
-            raise ValueError("stop strings need detokenize=True (they are matched on the text)")
+            raise InvalidParameterError(
+                "detokenize", "stop strings need detokenize=True (they are matched on the text)"
+            )
         self._stop_strings = stops
-        self.stop_token_ids = _check_token_ids("stop_token_ids", self.stop_token_ids or [])
+        self.stop_token_ids = _check_token_id_list("stop_token_ids", self.stop_token_ids or [])
 
     def _check_token_constraints(self) -> None:
         if self.logit_bias is not None:
             if not isinstance(self.logit_bias, dict):
-                raise ValueError(
-                    f"logit_bias must be a dict of token id -> bias, got {self.logit_bias!r}"
+                raise InvalidParameterError(
+                    "logit_bias",
+                    f"logit_bias must be a dict of token id -> bias, got {self.logit_bias!r}",
                 )
+            bias_range = _SPECS["logit_bias"]  # biases are clamped to it, as vLLM does
             biases: dict[int, float] = {}
             for key, bias in self.logit_bias.items():
                 token_id = int(key) if isinstance(key, str) and key.strip().isdigit() else key
-                _check_token_ids("logit_bias", [token_id])
+                _check_token_id_list("logit_bias", [token_id])
                 value = _check_number("logit_bias", bias)
-                biases[token_id] = max(-_LOGIT_BIAS_LIMIT, min(_LOGIT_BIAS_LIMIT, value))
+                biases[token_id] = max(bias_range.low, min(bias_range.high, value))
             self.logit_bias = biases
         if self.allowed_token_ids is not None:
-            self.allowed_token_ids = _check_token_ids("allowed_token_ids", self.allowed_token_ids)
+            self.allowed_token_ids = _check_token_id_list(
+                "allowed_token_ids", self.allowed_token_ids
+            )
             if not self.allowed_token_ids:
-                raise ValueError("allowed_token_ids must be None or a non-empty list")
+                raise InvalidParameterError(
+                    "allowed_token_ids", "allowed_token_ids must be None or a non-empty list"
+                )
         if self.bad_words is not None:
             words = self.bad_words
-            if isinstance(words, str) or not isinstance(words, Sequence):
-                raise ValueError(f"bad_words must be a list of strings, got {words!r}")
-            if not all(isinstance(word, str) for word in words):
-                raise ValueError(f"bad_words must be a list of strings, got {words!r}")
+            if (
+                isinstance(words, str)
+                or not isinstance(words, Sequence)
+                or not all(isinstance(word, str) for word in words)
+            ):
+                raise InvalidParameterError(
+                    "bad_words", f"bad_words must be a list of strings, got {words!r}"
+                )
             self.bad_words = list(words)
 
     @property
@@ -248,53 +296,44 @@ class SamplingParams:
 
     def verify(self, vocab_size: int, max_logprobs: int) -> None:
         """Checks that need the model: token ids < vocab_size and logprob counts <=
-        max_logprobs. Raises ValueError naming the field."""
+        max_logprobs. Raises InvalidParameterError naming the field."""
         for name in ("logprobs", "prompt_logprobs"):
             value = getattr(self, name)
             if value is not None and value > max_logprobs:
-                raise ValueError(
+                raise InvalidParameterError(
+                    name,
                     f"{name} must be <= max_logprobs={max_logprobs} (set by LLM(max_logprobs=...)),"
-                    f" got {value}"
+                    f" got {value}",
                 )
-        checks: list[tuple[str, list[int]]] = [
-            ("stop_token_ids", self.stop_token_ids or []),
-            ("allowed_token_ids", self.allowed_token_ids or []),
-            ("logit_bias", list(self.logit_bias or {})),
-        ]
-        for name, ids in checks:
-            for token_id in ids:
-                if token_id >= vocab_size:
-                    raise ValueError(
-                        f"{name} holds token id {token_id}, out of range [0, {vocab_size})"
-                    )
+        check_token_ids("stop_token_ids", self.stop_token_ids or [], vocab_size)
+        check_token_ids("allowed_token_ids", self.allowed_token_ids or [], vocab_size)
+        check_token_ids("logit_bias", self.logit_bias or {}, vocab_size)
 
     def to_core(
         self, max_tokens: int, bad_words_token_ids: list[list[int]] | None = None
     ) -> _core.SamplingParams:
         """The C++ engine's view, with max_tokens resolved against the prompt and bad words
-        already tokenized (see ``tokenize_bad_words``)."""
-        seed = None if self.seed is None else self.seed & (2**64 - 1)
-        fields: dict[str, Any] = dict(
-            n=int(self.n),
-            presence_penalty=float(self.presence_penalty),
-            frequency_penalty=float(self.frequency_penalty),
-            repetition_penalty=float(self.repetition_penalty),
-            temperature=float(self.temperature),
-            top_p=float(self.top_p),
-            top_k=int(self.top_k),
-            min_p=float(self.min_p),
-            seed=seed,
+        already tokenized (see ``tokenize_bad_words``). Every spec'd field is copied (None
+        becomes the engine's off value)."""
+        fields: dict[str, Any] = {
+            name: _to_core_value(spec, getattr(self, name))
+            for name, spec in _SPECS.items()
+            if name not in _RESOLVED_IN_TO_CORE
+        }
+        fields.update(
+            seed=None if self.seed is None else self.seed & (2**64 - 1),
             max_tokens=int(max_tokens),
             min_tokens=int(min(self.min_tokens, max_tokens)),
-            ignore_eos=bool(self.ignore_eos),
             stop_token_ids=list(self.stop_token_ids or []),
             logit_bias=sorted((self.logit_bias or {}).items()),
             allowed_token_ids=list(self.allowed_token_ids or []),
             bad_words_token_ids=bad_words_token_ids or [],
-            logprobs=-1 if self.logprobs is None else int(self.logprobs),
-            prompt_logprobs=-1 if self.prompt_logprobs is None else int(self.prompt_logprobs),
         )
         return _core.SamplingParams(**fields)
+
+
+def _to_core_value(spec: Any, value: Any) -> Any:
+    return spec.off if value is None else _CORE_TYPES[spec.kind](value)
 
 
 @dataclass
@@ -314,6 +353,8 @@ class BeamSearchParams:
         include_stop_str_in_output: append the EOS token's text to a hypothesis that ended
             with it (its token id is always in ``tokens``).
 
+    The ranges and defaults are the C++ table's (``_core.beam_search_param_specs()``).
+
     The search runs in the engine: each step every live beam proposes its best
     max(2, 1 + number of EOS ids) * beam_width tokens, the best of all those candidates
     are walked best first, EOS candidates join the finished hypotheses (the beam_width best
@@ -324,29 +365,22 @@ class BeamSearchParams:
 
     beam_width: int
     max_tokens: int
-    ignore_eos: bool = False
-    temperature: float = 0.0
-    length_penalty: float = 1.0
+    ignore_eos: bool = _default(_BEAM_SPECS, "ignore_eos")
+    temperature: float = _default(_BEAM_SPECS, "temperature")
+    length_penalty: float = _default(_BEAM_SPECS, "length_penalty")
     include_stop_str_in_output: bool = False
 
     def __post_init__(self) -> None:
-        if _check_int("beam_width", self.beam_width) < 1:
-            raise ValueError(f"beam_width must be >= 1, got {self.beam_width}")
-        if _check_int("max_tokens", self.max_tokens) < 1:
-            raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
-        _check_bool("ignore_eos", self.ignore_eos)
-        _check_range("temperature", self.temperature, 0.0, 2.0, "[0, 2]")
-        if not math.isfinite(_check_number("length_penalty", self.length_penalty)):
-            raise ValueError(f"length_penalty must be a finite number, got {self.length_penalty}")
+        for name, spec in _BEAM_SPECS.items():
+            _check_spec(spec, getattr(self, name))
         _check_bool("include_stop_str_in_output", self.include_stop_str_in_output)
 
     def to_core(self) -> _core.BeamSearchParams:
         return _core.BeamSearchParams(
-            beam_width=int(self.beam_width),
-            max_tokens=int(self.max_tokens),
-            ignore_eos=bool(self.ignore_eos),
-            temperature=float(self.temperature),
-            length_penalty=float(self.length_penalty),
+            **{
+                name: _to_core_value(spec, getattr(self, name))
+                for name, spec in _BEAM_SPECS.items()
+            }
         )
 
 

@@ -600,3 +600,50 @@ def test_logits_match_hf_up_to_the_last_positions(arch_models: dict[str, TinyMod
     expected = hf_prompt_logits(model.hf_model, token_ids)
     assert np.isfinite(logits).all()
     _check_logits_close(logits[-8:], expected[-8:], TINY_LOGITS_ATOL)
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+def test_python_architecture_list_is_the_registry() -> None:
+    from cadence import _core, model_config
+
+    registry = _core.architecture_registry()
+    names = [info.hf_name for info in registry]
+    assert len(set(names)) == len(names) and names
+    assert list(model_config.SUPPORTED_ARCHITECTURES) == names
+    assert list(_core.supported_architectures()) == names
+    assert list(_core.ModelConfig.supported_architectures()) == names
+    # Every loader family has a config.json reader in Python.
+    assert {info.family for info in registry} == set(model_config._FILLERS)
+    # A GGUF name reads back as exactly one HF architecture.
+    gguf_names = [info.gguf_name for info in registry if info.gguf_name]
+    assert len(set(gguf_names)) == len(gguf_names)
+
+
+def test_every_registry_architecture_is_tested() -> None:
+    """The tiny models here (plus conftest's Llama/Qwen2 ones) cover the whole registry."""
+    from cadence import _core
+
+    covered = set(ARCHITECTURES.values()) | {"LlamaForCausalLM", "Qwen2ForCausalLM"}
+    assert covered == set(_core.supported_architectures())
+
+
+def test_readme_lists_the_registry() -> None:
+    """README's human list of architectures (HF names, then GGUF names) is the registry's."""
+    import re
+
+    from cadence import _core
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    start = readme.index("Supported today, from HF safetensors directories")
+    paragraph = readme[start : readme.index("\n\n", start)]
+    hf_part, gguf_part = paragraph.split("from GGUF:", 1)
+    registry = _core.architecture_registry()
+    # Same names, each once (the prose orders them its own way).
+    assert sorted(re.findall(r"`(\w+(?:ForCausalLM|LMHeadModel))`", hf_part)) == sorted(
+        info.hf_name for info in registry
+    )
+    assert sorted(re.findall(r"`([a-z0-9]+)`", gguf_part)) == sorted(
+        info.gguf_name for info in registry if info.gguf_name
+    )

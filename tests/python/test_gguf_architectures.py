@@ -37,11 +37,20 @@ from test_architectures import (
 from test_architectures import _configs as arch_configs
 from test_numerics import LONG_PROMPT, NUM_NEW_TOKENS, PROMPTS, _cadence_logits, _tokenize
 
+from cadence import _core
+
 # Both sides hold the same fp32 weights; the float32-rounded metadata above moves logits by
 # < 1e-6, while a wrong name, norm or RoPE mapping moves them by 0.1 or more.
 TWIN_LOGITS_ATOL = 1e-4
 
-SUPPORTED_GGUF_ARCHITECTURES = "llama, qwen2, qwen3, phi3, gemma2"
+# The registry's GGUF names, in its order (the error message lists them so).
+REGISTRY_GGUF_NAMES = [i.gguf_name for i in _core.architecture_registry() if i.gguf_name]
+SUPPORTED_GGUF_ARCHITECTURES = ", ".join(REGISTRY_GGUF_NAMES)
+
+
+def test_every_registry_gguf_architecture_has_a_twin() -> None:
+    """The twin tests below cover each GGUF architecture the registry lists, and only those."""
+    assert {gguf_name for gguf_name, _, _ in _configs().values()} == set(REGISTRY_GGUF_NAMES)
 
 
 # --------------------------------------------------------------------------- the tiny models

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import math
+import struct
+from pathlib import Path
 
 import pytest
 
 from cadence import SamplingParams, _core
+from cadence.errors import InvalidParameterError
+from cadence.sampling_params import BeamSearchParams, check_token_ids
+
+INT32_MAX = 2**31 - 1
 
 
 def test_defaults_follow_vllm() -> None:
@@ -95,6 +101,7 @@ def test_valid_values_are_accepted(kwargs: dict) -> None:
 def test_invalid_values_raise_value_error_naming_the_field(kwargs: dict, name: str) -> None:
     with pytest.raises(ValueError, match=name) as info:
         SamplingParams(**kwargs)
+    assert isinstance(info.value, InvalidParameterError) and info.value.param == name
     # The message shows the offending value so the caller can find it.
     value = kwargs[name]
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
@@ -202,8 +209,9 @@ def test_core_validate_raises_value_error(field: str, value) -> None:
     """The C++ check (std::invalid_argument -> ValueError) guards C++ and gRPC callers too."""
     core = SamplingParams().to_core(max_tokens=4)
     setattr(core, field, value)
-    with pytest.raises(ValueError, match=field):
+    with pytest.raises(InvalidParameterError, match=field) as info:
         core.validate()
+    assert info.value.param == field
 
 
 def test_core_sampling_params_keywords() -> None:
@@ -301,6 +309,7 @@ def test_new_invalid_values_name_field_and_range(kwargs: dict, name: str, allowe
     with pytest.raises(ValueError, match=name) as info:
         SamplingParams(**kwargs)
     assert info.match(allowed)
+    assert isinstance(info.value, InvalidParameterError) and info.value.param == name
 
 
 def test_logit_bias_is_clamped_and_keys_normalized() -> None:
@@ -325,8 +334,9 @@ def test_stop_string_becomes_list() -> None:
 )
 def test_verify_checks_against_model(kwargs: dict, name: str) -> None:
     params = SamplingParams(**kwargs)
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(InvalidParameterError, match=name) as info:
         params.verify(vocab_size=100, max_logprobs=20)
+    assert info.value.param == name
 
 
 def test_verify_accepts_in_range() -> None:
@@ -370,3 +380,220 @@ def test_bad_words_with_the_real_tokenizer(gguf_tokenizer) -> None:
     sequences = tokenize_bad_words(gguf_tokenizer, ["Paris"])
     assert gguf_tokenizer.encode("Paris", add_special_tokens=False) in sequences
     assert gguf_tokenizer.encode(" Paris", add_special_tokens=False) in sequences
+
+
+# ------------------------------------------------------------ one source: the C++ spec tables
+
+SPECS = _core.sampling_param_specs()
+BEAM_SPECS = _core.beam_search_param_specs()
+
+
+def _f32(bits: int) -> float:
+    return struct.unpack("<f", struct.pack("<I", bits & 0xFFFFFFFF))[0]
+
+
+def _f32_up(x: float) -> float:
+    """The next float32 above x (the engine's float fields are float32, so both sides see
+    exactly these values)."""
+    if x == 0.0:
+        return _f32(1)
+    bits = struct.unpack("<I", struct.pack("<f", x))[0]
+    return _f32(bits + 1 if x > 0 else bits - 1)
+
+
+def _boundary_values(spec) -> list:
+    """Each finite bound and its nearest neighbours on both sides."""
+    values: list = []
+    for bound in (spec.low, spec.high):
+        if not math.isfinite(bound):
+            continue
+        if spec.kind == "int":
+            values += [int(bound) - 1, int(bound), int(bound) + 1]
+        else:
+            values += [-_f32_up(-bound), bound, _f32_up(bound)]
+    if spec.kind == "float":
+        values += [math.inf, -math.inf, math.nan]
+    # The off value (logprobs' -1) is Python's None: see test_off_value_is_python_none.
+    return [value for value in values if value != spec.off]
+
+
+def _python_accepts(cls, name: str, value, required: dict) -> bool:
+    try:
+        cls(**{**required, name: value})
+    except InvalidParameterError as error:
+        assert error.param == name, (name, value, error)
+        return False
+    return True
+
+
+def _core_accepts(cls, validate_args: dict, name: str, value, required: dict) -> bool:
+    try:
+        core = cls(**{**required, name: value})
+    except TypeError:  # not representable in the C++ field (an int beyond int32)
+        return False
+    try:
+        core.validate(**validate_args)
+    except InvalidParameterError as error:
+        assert error.param == name, (name, value, error)
+        return False
+    return True
+
+
+# min_tokens <= max_tokens and logprobs <= max_logprobs are checked apart from the ranges.
+_SAMPLING_CASES = [
+    (name, spec) for name, spec in SPECS.items() if spec.kind != "bool" and name != "logit_bias"
+]
+
+
+@pytest.mark.parametrize(("name", "spec"), _SAMPLING_CASES, ids=[n for n, _ in _SAMPLING_CASES])
+def test_python_accepts_exactly_the_cpp_range(name: str, spec) -> None:
+    python_required = {"max_tokens": None} if name == "min_tokens" else {}
+    core_required = {"max_tokens": INT32_MAX} if name == "min_tokens" else {}
+    values = _boundary_values(spec)
+    assert values, name  # every spec'd number has a finite bound
+    for value in values:
+        python = _python_accepts(SamplingParams, name, value, python_required)
+        core = _core_accepts(
+            _core.SamplingParams, {"max_logprobs": INT32_MAX}, name, value, core_required
+        )
+        assert python == core == spec.contains(float(value)), (name, value, python, core)
+
+
+@pytest.mark.parametrize("name", list(BEAM_SPECS))
+def test_beam_search_accepts_exactly_the_cpp_range(name: str) -> None:
+    spec = BEAM_SPECS[name]
+    required = {"beam_width": 1, "max_tokens": 1}
+    if spec.kind == "bool":
+        assert _python_accepts(BeamSearchParams, name, True, required)
+        assert not _python_accepts(BeamSearchParams, name, 1, required)
+        return
+    for value in _boundary_values(spec):
+        python = _python_accepts(BeamSearchParams, name, value, required)
+        core = _core_accepts(
+            _core.BeamSearchParams, {"max_beam_width": INT32_MAX}, name, value, required
+        )
+        assert python == core == spec.contains(float(value)), (name, value, python, core)
+
+
+def test_messages_state_the_cpp_range() -> None:
+    """Both languages state the range the spec states (no range text written twice)."""
+    for name in ("temperature", "top_p", "presence_penalty", "repetition_penalty", "n"):
+        spec = SPECS[name]
+        bad = int(spec.low) - 1 if spec.kind == "int" else spec.low - 1
+        with pytest.raises(InvalidParameterError) as python:
+            SamplingParams(**{name: bad})
+        with pytest.raises(InvalidParameterError) as core:
+            _core.SamplingParams(**{name: bad}).validate()
+        assert spec.allowed() in str(python.value) and spec.allowed() in str(core.value)
+    assert SPECS["temperature"].allowed() == "in [0, 2]"
+    assert SPECS["top_p"].allowed() == "in (0, 1]"
+
+
+def test_off_value_is_python_none() -> None:
+    for name in ("logprobs", "prompt_logprobs"):
+        spec = SPECS[name]
+        assert spec.off is not None and not spec.contains(spec.off)
+        core = SamplingParams(**{name: None}).to_core(max_tokens=1)
+        assert getattr(core, name) == spec.off
+        core.validate()
+        with pytest.raises(InvalidParameterError, match=f"{name} must be None or"):
+            SamplingParams(**{name: spec.off})
+
+
+def test_defaults_are_the_cpp_defaults() -> None:
+    python, core = SamplingParams(), _core.SamplingParams()
+    for name, spec in SPECS.items():
+        if name == "logit_bias":
+            continue
+        assert getattr(core, name) == spec.default, name  # the table reads the struct
+        expected = None if spec.off is not None and spec.default == spec.off else spec.default
+        assert getattr(python, name) == expected and type(getattr(python, name)) is type(
+            expected
+        ), name
+    beam, core_beam = BeamSearchParams(beam_width=1, max_tokens=1), _core.BeamSearchParams()
+    for name, spec in BEAM_SPECS.items():
+        assert getattr(core_beam, name) == spec.default, name
+        if name not in ("beam_width", "max_tokens"):  # required in Python, as in vLLM
+            assert getattr(beam, name) == spec.default, name
+
+
+def test_to_core_copies_every_spec_field() -> None:
+    """to_core is driven by the spec table: a value off each default arrives in C++."""
+    changed = {
+        "n": 2,
+        "presence_penalty": 0.5,
+        "frequency_penalty": 0.25,
+        "repetition_penalty": 1.5,
+        "temperature": 0.5,
+        "top_p": 0.5,
+        "top_k": 3,
+        "min_p": 0.125,
+        "max_tokens": 9,
+        "min_tokens": 2,
+        "ignore_eos": True,
+        "logprobs": 1,
+        "prompt_logprobs": 2,
+    }
+    assert set(changed) == set(SPECS) - {"logit_bias"}  # a new spec'd field needs a case here
+    core = SamplingParams(**changed).to_core(max_tokens=9)
+    for name, value in changed.items():
+        assert getattr(core, name) == value, name
+
+
+def test_logit_bias_is_clamped_to_the_cpp_range() -> None:
+    spec = SPECS["logit_bias"]
+    params = SamplingParams(logit_bias={1: spec.high * 10, 2: spec.low * 10})
+    assert params.logit_bias == {1: spec.high, 2: spec.low}
+    params.to_core(max_tokens=1).validate(vocab_size=10)
+
+
+def test_max_logprobs_default_is_one_constant() -> None:
+    assert _core.EngineConfig().max_logprobs == _core.DEFAULT_MAX_LOGPROBS
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert f"`max_logprobs` ({_core.DEFAULT_MAX_LOGPROBS})" in readme
+    core = _core.SamplingParams(logprobs=_core.DEFAULT_MAX_LOGPROBS)
+    core.validate()  # validate's default cap is the same constant
+    core.logprobs += 1
+    with pytest.raises(InvalidParameterError, match="logprobs"):
+        core.validate()
+
+
+def test_check_token_ids() -> None:
+    check_token_ids("stop_token_ids", [0, 9], vocab_size=10)
+    check_token_ids("stop_token_ids", [], vocab_size=10)
+    for bad in (10, -1):
+        with pytest.raises(InvalidParameterError) as info:
+            check_token_ids("allowed_token_ids", [3, bad], vocab_size=10)
+        assert info.value.param == "allowed_token_ids"
+        assert str(info.value) == (f"allowed_token_ids holds token id {bad}, out of range [0, 10)")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"beam_width": 0, "max_tokens": 1}, "beam_width"),
+        ({"beam_width": 1.0, "max_tokens": 1}, "beam_width"),
+        ({"beam_width": 1, "max_tokens": 0}, "max_tokens"),
+        ({"beam_width": 1, "max_tokens": 1, "temperature": 2.5}, "temperature"),
+        ({"beam_width": 1, "max_tokens": 1, "length_penalty": math.inf}, "length_penalty"),
+        ({"beam_width": 1, "max_tokens": 1, "ignore_eos": 0}, "ignore_eos"),
+        (
+            {"beam_width": 1, "max_tokens": 1, "include_stop_str_in_output": 1},
+            "include_stop_str_in_output",
+        ),
+    ],
+)
+def test_beam_search_errors_carry_param(kwargs: dict, name: str) -> None:
+    with pytest.raises(InvalidParameterError, match=name) as info:
+        BeamSearchParams(**kwargs)
+    assert info.value.param == name
+
+
+def test_core_beam_width_bound_is_the_engines() -> None:
+    core = _core.BeamSearchParams(beam_width=5, max_tokens=1)
+    core.validate(max_beam_width=5)
+    with pytest.raises(
+        InvalidParameterError, match=r"beam_width must be in \[1, 4\], got 5"
+    ) as info:
+        core.validate(max_beam_width=4)
+    assert info.value.param == "beam_width"

@@ -41,12 +41,12 @@ struct EngineConfig {
   // Bytes for the KV cache (keys + values, all layers). 0 = a default derived from free
   // RAM (see Engine::create), capped to what max_num_seqs full-length sequences need.
   int64_t kv_cache_memory_bytes = 0;
-  int64_t max_num_seqs = 256;             // running sequences per step, >= 1
-  int64_t max_num_batched_tokens = 2048;  // tokens computed per step, >= 1
-  int64_t max_model_len = 0;              // 0 = the model's max_position_embeddings
-  int num_threads = 0;                    // 0 = all hardware threads
-  int32_t max_logprobs = 20;              // cap on logprobs / prompt_logprobs, >= 0
-  uint64_t seed = 0;                      // seeds the RNG that draws seeds for unseeded requests
+  int64_t max_num_seqs = 256;                  // running sequences per step, >= 1
+  int64_t max_num_batched_tokens = 2048;       // tokens computed per step, >= 1
+  int64_t max_model_len = 0;                   // 0 = the model's max_position_embeddings
+  int num_threads = 0;                         // 0 = all hardware threads
+  int32_t max_logprobs = kDefaultMaxLogprobs;  // cap on logprobs / prompt_logprobs, >= 0
+  uint64_t seed = 0;  // seeds the RNG that draws seeds for unseeded requests
   // Step-time breakdown (Engine::step_profile): each phase of step() and each kernel family of
   // the forward pass timed. false (default): nothing is timed.
   bool profile = false;

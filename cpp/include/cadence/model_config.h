@@ -91,11 +91,22 @@ struct ModelConfig {
 
   // Fills derived fields and throws std::invalid_argument on inconsistent values.
   void finalize();
+  // The HF names of architecture_registry(), in its order.
   static const std::vector<std::string>& supported_architectures();
 };
 
-// Reads the hyper-parameters of a GGUF file of architecture llama (also Mistral), qwen2,
-// qwen3, phi3 or gemma2, as llama.cpp reads them (src/model/gguf_model_config.cc).
+// One architecture cadence runs, as the registry (src/model/architectures.cc) lists it: the
+// only list of architectures; every other list (Python's, the GGUF reader's, error messages)
+// is read from it.
+struct ArchitectureInfo {
+  std::string hf_name;    // config.json's architectures[0], e.g. "Qwen2ForCausalLM"
+  std::string gguf_name;  // the GGUF general.architecture read as it; "" = no GGUF reader
+  std::string family;     // the loader it shares with others, e.g. "llama" for Qwen2
+};
+const std::vector<ArchitectureInfo>& architecture_registry();
+
+// Reads the hyper-parameters of a GGUF file of one of the registry's GGUF architectures
+// (llama also covers Mistral), as llama.cpp reads them (src/model/gguf_model_config.cc).
 // Throws std::runtime_error naming the file and the missing key, or the unsupported
 // architecture and the supported ones.
 ModelConfig load_gguf_model_config(const std::string& path);

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "cadence/errors.h"
 #include "kernels/isa.h"
 #include "sample/logits_processor.h"
 #include "util/large_alloc.h"
@@ -211,9 +212,9 @@ AddRequestStatus EngineImpl::add_request(const std::string& request_id,
                                          const std::string& cache_salt) {
   params.validate(model_->config().vocab_size, config_.max_logprobs);
   if (params.n > config_.max_num_seqs) {
-    throw std::invalid_argument("n must be <= max_num_seqs (" +
-                                std::to_string(config_.max_num_seqs) + "), got " +
-                                std::to_string(params.n));
+    throw InvalidParameter("n", "n must be <= max_num_seqs (" +
+                                    std::to_string(config_.max_num_seqs) + "), got " +
+                                    std::to_string(params.n));
   }
   validate_prompt(prompt_token_ids, params.max_tokens);
   if (scheduler_->contains(request_id)) return AddRequestStatus::kDuplicateId;

@@ -5,14 +5,17 @@
 #include <map>
 #include <stdexcept>
 
+#include "model/architectures.h"
+
 namespace cadence {
 
 namespace {
 
 using NameTable = std::map<std::string, std::string>;
 
-// One GGUF architecture: the HF names of its tensors (as llama.cpp's convert_hf_to_gguf.py
-// writes them) and whether its q/k rows are permuted.
+// How one GGUF architecture of the registry (architectures.cc) names its tensors: the HF
+// names (as llama.cpp's convert_hf_to_gguf.py writes them) and whether its q/k rows are
+// permuted. A C++ test checks every GGUF name of the registry has one.
 struct GgufArchitecture {
   const char* name;  // general.architecture
   bool rope_rows_permuted;
@@ -60,17 +63,19 @@ const NameTable kGemma2Layer = {
     {"post_ffw_norm", "post_feedforward_layernorm"},
 };
 
-const std::vector<GgufArchitecture>& architectures() {
-  static const std::vector<GgufArchitecture> kArchitectures = {
+const std::vector<GgufArchitecture>& gguf_namings() {
+  static const std::vector<GgufArchitecture> kNamings = {
       {"llama", true, &kLlamaLayer},    {"qwen2", false, &kLlamaLayer},
       {"qwen3", false, &kQwen3Layer},   {"phi3", false, &kPhi3Layer},
       {"gemma2", false, &kGemma2Layer},
   };
-  return kArchitectures;
+  return kNamings;
 }
 
+// The naming of a GGUF architecture the registry supports; nullptr otherwise.
 const GgufArchitecture* find_architecture(const std::string& arch) {
-  for (const GgufArchitecture& entry : architectures()) {
+  if (find_gguf_architecture(arch) == nullptr) return nullptr;
+  for (const GgufArchitecture& entry : gguf_namings()) {
     if (arch == entry.name) return &entry;
   }
   return nullptr;
@@ -81,7 +86,9 @@ const GgufArchitecture* find_architecture(const std::string& arch) {
 const std::vector<std::string>& gguf_supported_architectures() {
   static const std::vector<std::string> kNames = [] {
     std::vector<std::string> names;
-    for (const GgufArchitecture& entry : architectures()) names.emplace_back(entry.name);
+    for (const Architecture& row : architecture_table()) {
+      if (row.gguf_name != nullptr) names.emplace_back(row.gguf_name);
+    }
     return names;
   }();
   return kNames;

@@ -21,8 +21,8 @@
 
 namespace cadence {
 
-// The GGUF architectures cadence loads (general.architecture values), in the order error
-// messages list them.
+// The GGUF architectures cadence loads (general.architecture values): the registry's
+// (model/architectures.h), in its order.
 const std::vector<std::string>& gguf_supported_architectures();
 
 // general.architecture of `gguf`. Throws std::runtime_error naming the file and listing

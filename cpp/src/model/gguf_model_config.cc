@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "cadence/model_config.h"
+#include "model/architectures.h"
 #include "model/gguf_checkpoint.h"
 #include "model/gguf_file.h"
 
@@ -213,25 +214,18 @@ ModelConfig load_gguf_model_config(const std::string& path) {
   const ArchKeys keys(gguf, arch);
   ModelConfig config;
   fill_common(gguf, keys, config);
+  config.architecture = find_gguf_architecture(arch)->hf_name;  // supported: checked above
+  // The reading specific to each GGUF architecture (the common keys are read above).
   if (arch == "llama") {
-    config.architecture = "LlamaForCausalLM";
     check_llama_rotary_dim(gguf, keys, config);
     fill_sliding_window(keys, config);
-  } else if (arch == "qwen2") {
-    config.architecture = "Qwen2ForCausalLM";
   } else if (arch == "qwen3") {
-    config.architecture = "Qwen3ForCausalLM";
     config.qk_norm = true;
   } else if (arch == "phi3") {
-    config.architecture = "Phi3ForCausalLM";
     fill_sliding_window(keys, config);
     fill_longrope(gguf, keys, config);
   } else if (arch == "gemma2") {
-    config.architecture = "Gemma2ForCausalLM";
     fill_gemma2(keys, config);
-  } else {
-    // supported_gguf_architecture() and this list are kept in step by the tests.
-    fail(gguf, "GGUF architecture '" + arch + "' has no config reader");
   }
   config.finalize();
   return config;

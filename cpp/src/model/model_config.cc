@@ -4,6 +4,8 @@
 #include <initializer_list>
 #include <stdexcept>
 
+#include "model/architectures.h"
+
 namespace cadence {
 
 namespace {
@@ -46,17 +48,8 @@ void check_longrope(const RopeScaling& scaling, int64_t rotary_dim) {
 
 }  // namespace
 
-const std::vector<std::string>& ModelConfig::supported_architectures() {
-  static const std::vector<std::string> kArchitectures = {
-      "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
-      "GPT2LMHeadModel",  "OPTForCausalLM",     "Phi3ForCausalLM",  "Gemma2ForCausalLM"};
-  return kArchitectures;
-}
-
 void ModelConfig::finalize() {
-  bool supported = false;
-  for (const auto& name : supported_architectures()) supported |= name == architecture;
-  if (!supported) {
+  if (find_hf_architecture(architecture) == nullptr) {
     std::string names;
     for (const auto& name : supported_architectures()) names += (names.empty() ? "" : ", ") + name;
     throw std::invalid_argument("unsupported architecture '" + architecture +
