@@ -21,7 +21,7 @@ from cadence.logger import get_logger
 from cadence.model_config import load_model_config
 from cadence.model_source import ModelSource, resolve_model
 from cadence.outputs import RequestOutput, RequestOutputKind
-from cadence.sampling_params import BeamSearchParams, SamplingParams
+from cadence.sampling_params import BeamSearchParams, SamplingParams, check_token_ids
 from cadence.tokenizer_loader import load_tokenizer
 from cadence.vllm_compat.call_args import (
     check_call_kwargs,
@@ -273,11 +273,7 @@ class LLM:
                     isinstance(t, int) and not isinstance(t, bool) for t in ids
                 ):
                     raise ValueError("prompt_token_ids must be a list of ints")
-                for token_id in ids:
-                    if not 0 <= token_id < engine.vocab_size:
-                        raise ValueError(
-                            f"prompt token id {token_id} is out of range [0, {engine.vocab_size})"
-                        )
+                check_token_ids("prompt_token_ids", ids, engine.vocab_size)
                 return prompt.get("prompt"), list(ids)
             if "prompt" in prompt and isinstance(prompt["prompt"], str):
                 return prompt["prompt"], engine.tokenize(prompt["prompt"])

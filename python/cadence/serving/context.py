@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cadence.engine.async_llm_engine import AsyncLLMEngine
+from cadence.errors import InvalidParameterError
 from cadence.logger import get_logger
+from cadence.sampling_params import check_token_ids
 from cadence.serving.errors import InvalidParameter, NotFound
 from cadence.serving.model_info import ModelInfo
 from cadence.serving.text import TextWorker
@@ -44,13 +46,10 @@ class ServingContext:
         return model
 
     def check_token_ids(self, token_ids: Sequence[int], param: str) -> None:
-        # MERGE-TODO: the one token-range check of the one-source branch.
-        vocab_size = self.model.vocab_size
-        for token_id in token_ids:
-            if not 0 <= token_id < vocab_size:
-                raise InvalidParameter(
-                    param, f"{param} holds token id {token_id}, out of range [0, {vocab_size})"
-                )
+        try:
+            check_token_ids(param, token_ids, self.model.vocab_size)
+        except InvalidParameterError as error:
+            raise InvalidParameter(param, str(error)) from None
 
     def log_request(self, request_id: str, prompt: str | None, token_ids: list[int]) -> None:
         if self.max_log_len > 0:

@@ -15,22 +15,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cadence import _core
 from cadence.errors import InvalidParameterError
 from cadence.sampling_params import BeamSearchParams, SamplingParams
 from cadence.serving.context import ServingContext
 from cadence.serving.errors import InvalidParameter
 
-# OpenAI's limit on a logit bias value.
-LOGIT_BIAS_LIMIT = 100.0
+# The range of a logit bias (OpenAI's [-100, 100]), from the C++ spec table.
+LOGIT_BIAS_SPEC = _core.sampling_param_specs()["logit_bias"]
 
 
 def check_logit_bias(biases: Iterable[float]) -> None:
-    """OpenAI's rule, for every frontend: a bias outside [-100, 100] is refused (the
-    offline API clamps it)."""
+    """OpenAI's rule, for every frontend: a bias outside its range is refused (the offline
+    API clamps it)."""
     for bias in biases:
-        if not (math.isfinite(bias) and abs(bias) <= LOGIT_BIAS_LIMIT):
+        if not (math.isfinite(bias) and LOGIT_BIAS_SPEC.contains(bias)):
             raise InvalidParameter(
-                "logit_bias", f"logit_bias values must be in [-100, 100], got {bias}"
+                "logit_bias",
+                f"logit_bias values must be in {LOGIT_BIAS_SPEC.allowed()}, got {bias}",
             )
 
 
