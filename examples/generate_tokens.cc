@@ -19,7 +19,8 @@ int main(int argc, char** argv) {
   try {
     cadence::EngineConfig config;
     config.model_path = argv[1];
-    config.weight_dtype = "native";  // keep the GGUF's quantized blocks (the int8 kernels)
+    config.weight_dtype =
+        cadence::WeightDtype::kNative;  // keep the GGUF's quantized blocks (the int8 kernels)
     config.max_model_len = 2048;
     config.max_num_seqs = 4;
     auto engine = cadence::Engine::create(config);

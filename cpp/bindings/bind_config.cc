@@ -85,14 +85,44 @@ void bind_param_specs(py::module_& m) {
   m.attr("DEFAULT_MAX_LOGPROBS") = cadence::kDefaultMaxLogprobs;
 }
 
+// A config enum as a Python enum whose members are the config names (NormKind.rms_norm) and
+// whose str() is the name ("rms_norm"), so strings and enum members read the same.
+template <typename Enum>
+void bind_enum(py::module_& m, const char* name) {
+  py::enum_<Enum> bound(m, name);
+  for (const auto& entry : cadence::EnumNames<Enum>::names())
+    bound.value(entry.second, entry.first);
+  bound.attr("__str__") =
+      py::cpp_function([](Enum value) { return cadence::to_string(value); }, py::is_method(bound));
+}
+
+// A read/write enum field that also accepts its name as a str, parsed by the one parse
+// function (a bad name is InvalidParameterError naming the field and the allowed names).
+template <typename Class, typename Enum>
+void def_enum_field(py::class_<Class>& bound, const char* name, Enum Class::* member) {
+  bound.def_property(
+      name, [member](const Class& self) { return self.*member; },
+      [member](Class& self, const py::object& value) {
+        self.*member = py::isinstance<py::str>(value)
+                           ? cadence::parse_enum<Enum>(value.cast<std::string>())
+                           : value.cast<Enum>();
+      });
+}
+
 }  // namespace
 
 void bind_config(py::module_& m) {
+  bind_enum<cadence::RopeScalingType>(m, "RopeScalingType");
+  bind_enum<cadence::NormKind>(m, "NormKind");
+  bind_enum<cadence::Activation>(m, "Activation");
+  bind_enum<cadence::PositionKind>(m, "PositionKind");
+  bind_enum<cadence::WeightDtype>(m, "WeightDtype");
+  bind_enum<cadence::KvCacheDtype>(m, "KvCacheDtype");
   bind_param_specs(m);
 
-  py::class_<RopeScaling>(m, "RopeScaling")
-      .def(py::init<>())
-      .def_readwrite("type", &RopeScaling::type)
+  py::class_<RopeScaling> rope_scaling(m, "RopeScaling");
+  def_enum_field(rope_scaling, "type", &RopeScaling::type);
+  rope_scaling.def(py::init<>())
       .def_readwrite("factor", &RopeScaling::factor)
       .def_readwrite("low_freq_factor", &RopeScaling::low_freq_factor)
       .def_readwrite("high_freq_factor", &RopeScaling::high_freq_factor)
@@ -102,8 +132,11 @@ void bind_config(py::module_& m) {
       .def_readwrite("long_factor", &RopeScaling::long_factor)
       .def_readwrite("attention_factor", &RopeScaling::attention_factor);
 
-  py::class_<ModelConfig>(m, "ModelConfig")
-      .def(py::init<>())
+  py::class_<ModelConfig> model_config(m, "ModelConfig");
+  def_enum_field(model_config, "norm_kind", &ModelConfig::norm_kind);
+  def_enum_field(model_config, "activation", &ModelConfig::activation);
+  def_enum_field(model_config, "position_kind", &ModelConfig::position_kind);
+  model_config.def(py::init<>())
       .def_readwrite("architecture", &ModelConfig::architecture)
       .def_readwrite("vocab_size", &ModelConfig::vocab_size)
       .def_readwrite("hidden_size", &ModelConfig::hidden_size)
@@ -123,12 +156,9 @@ void bind_config(py::module_& m) {
       .def_readwrite("attention_bias", &ModelConfig::attention_bias)
       .def_readwrite("attention_output_bias", &ModelConfig::attention_output_bias)
       .def_readwrite("mlp_bias", &ModelConfig::mlp_bias)
-      .def_readwrite("norm_kind", &ModelConfig::norm_kind)
       .def_readwrite("layer_norm_eps", &ModelConfig::layer_norm_eps)
       .def_readwrite("is_norm_before", &ModelConfig::is_norm_before)
       .def_readwrite("qk_norm", &ModelConfig::qk_norm)
-      .def_readwrite("activation", &ModelConfig::activation)
-      .def_readwrite("position_kind", &ModelConfig::position_kind)
       .def_readwrite("position_offset", &ModelConfig::position_offset)
       .def_readwrite("word_embed_proj_dim", &ModelConfig::word_embed_proj_dim)
       .def_readwrite("embedding_scale", &ModelConfig::embedding_scale)
@@ -192,16 +222,16 @@ void bind_config(py::module_& m) {
       .def_readwrite("length_penalty", &BeamSearchParams::length_penalty)
       .def("validate", &BeamSearchParams::validate, py::arg("max_beam_width"));
 
-  py::class_<EngineConfig>(m, "EngineConfig")
-      .def(py::init<>())
+  py::class_<EngineConfig> engine_config(m, "EngineConfig");
+  def_enum_field(engine_config, "weight_dtype", &EngineConfig::weight_dtype);
+  def_enum_field(engine_config, "kv_cache_dtype", &EngineConfig::kv_cache_dtype);
+  engine_config.def(py::init<>())
       .def_readwrite("model_path", &EngineConfig::model_path)
       .def_readwrite("model_config", &EngineConfig::model_config)
-      .def_readwrite("weight_dtype", &EngineConfig::weight_dtype)
       .def_readwrite("quantization", &EngineConfig::quantization)
       .def_readwrite("block_size", &EngineConfig::block_size)
       .def_readwrite("enable_prefix_caching", &EngineConfig::enable_prefix_caching)
       .def_readwrite("profile", &EngineConfig::profile)
-      .def_readwrite("kv_cache_dtype", &EngineConfig::kv_cache_dtype)
       .def_readwrite("kv_cache_memory_bytes", &EngineConfig::kv_cache_memory_bytes)
       .def_readwrite("max_num_seqs", &EngineConfig::max_num_seqs)
       .def_readwrite("max_num_batched_tokens", &EngineConfig::max_num_batched_tokens)

@@ -13,14 +13,19 @@ from __future__ import annotations
 
 from typing import Any
 
-SUPPORTED_KV_CACHE_DTYPES = ("auto", "float32", "bfloat16", "float16")
+from cadence import _core
+from cadence.errors import InvalidParameterError
+
+# The C++ enum's names (EngineConfig.kv_cache_dtype), in its order.
+SUPPORTED_KV_CACHE_DTYPES = tuple(_core.KvCacheDtype.__members__)
 
 
 def check_kv_cache_dtype(value: Any) -> str:
-    """``value`` if it is one of SUPPORTED_KV_CACHE_DTYPES; ValueError naming the parameter and
-    the allowed values otherwise."""
+    """``value`` if it is one of SUPPORTED_KV_CACHE_DTYPES; InvalidParameterError naming the
+    parameter and the allowed values otherwise."""
     if not isinstance(value, str) or value not in SUPPORTED_KV_CACHE_DTYPES:
-        raise ValueError(
-            f"kv_cache_dtype must be one of {', '.join(SUPPORTED_KV_CACHE_DTYPES)}, got {value!r}"
+        raise InvalidParameterError(
+            "kv_cache_dtype",
+            f"kv_cache_dtype must be one of {', '.join(SUPPORTED_KV_CACHE_DTYPES)}, got {value!r}",
         )
     return value

@@ -164,7 +164,7 @@ def _fill_phi3(hf_config: Any, config: _core.ModelConfig, model: str) -> None:
     if rotary_dim != head_dim:
         config.rotary_dim = rotary_dim
     rope_scaling = config.rope_scaling
-    if rope_scaling.type == "longrope":
+    if rope_scaling.type == _core.RopeScalingType.longrope:
         _fill_longrope(hf_config, scaling, rope_scaling, model)
         config.rope_scaling = rope_scaling
 

@@ -110,6 +110,8 @@ def _check_token_id_list(name: str, values: object) -> list[int]:
 class SamplingParams:
     """How to pick tokens for one request (see vLLM's ``SamplingParams``).
 
+    The ranges stated below are ``_core.sampling_param_specs()``'s (a test checks them).
+
     Attributes:
         n: sequences to generate from the prompt, >= 1; n > 1 needs temperature > 0.
         presence_penalty: in [-2, 2]; 0 = off. Subtracted once from the logit of every token

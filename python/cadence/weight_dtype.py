@@ -17,9 +17,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cadence import _core
 from cadence.model_source import ModelSource
 
-# vLLM's names (and torch's) for the dtypes cadence stores.
+# vLLM's names (and torch's) for the dtypes cadence stores -> the C++ enum's names
+# (EngineConfig.weight_dtype; a test checks each is one).
 _ALIASES = {
     "float32": "float32",
     "float": "float32",
@@ -44,7 +46,7 @@ def _dtype_name(dtype: Any) -> str:
 
 
 # The weight_dtype of a GGUF file under dtype="auto": each tensor as stored.
-NATIVE = "native"
+NATIVE = str(_core.WeightDtype.native)
 
 # quantization= values (vLLM's names where vLLM has one): None, "int8" (weight-only int8 at load,
 # HF checkpoints), "gguf" (vLLM's name for a GGUF file's own quantization; GGUF files only).

@@ -26,7 +26,7 @@ ModelConfig phi3_longrope_config() {
   config.rotary_dim = 12;
   config.rope_theta = 10000.0;
   config.max_position_embeddings = 512;
-  config.rope_scaling.type = "longrope";
+  config.rope_scaling.type = cadence::RopeScalingType::kLongrope;
   config.rope_scaling.factor = 512.0 / 48.0;
   config.rope_scaling.original_max_position_embeddings = 48;
   config.rope_scaling.short_factor = {1.0, 1.1, 1.3, 1.2, 1.5, 1.05};
@@ -54,7 +54,7 @@ TEST(longrope_attention_factor_follows_hf) {
   config.rope_scaling.attention_factor = 0.0;
   config.rope_scaling.factor = 1.0;  // no extension: no scaling
   CHECK(cadence::rope_attention_factor(config.rope_scaling) == 1.0);
-  config.rope_scaling.type = "default";
+  config.rope_scaling.type = cadence::RopeScalingType::kDefault;
   config.rope_scaling.factor = 8.0;
   CHECK(cadence::rope_attention_factor(config.rope_scaling) == 1.0);
 }

@@ -70,12 +70,18 @@ def test_bad_kv_cache_dtype_is_a_value_error(bad) -> None:
 
 
 def test_core_validates_kv_cache_dtype(default_model_path: str) -> None:
-    """The C++ engine checks it too (std::invalid_argument -> ValueError), before loading."""
+    """The C++ side checks it too: EngineConfig.kv_cache_dtype is an enum and a name is parsed
+    by its one parse function (cadence::InvalidParameter -> InvalidParameterError)."""
+    from cadence.errors import InvalidParameterError
+
     config = _core.EngineConfig()
     config.model_path = default_model_path
-    config.kv_cache_dtype = "fp8"
-    with pytest.raises(ValueError, match="kv_cache_dtype must be one of auto, float32"):
-        _core.Engine(config)
+    with pytest.raises(
+        InvalidParameterError, match="kv_cache_dtype must be one of auto, float32"
+    ) as info:
+        config.kv_cache_dtype = "fp8"
+    assert info.value.param == "kv_cache_dtype"
+    assert config.kv_cache_dtype == _core.KvCacheDtype.auto  # unchanged
 
 
 def test_auto_resolves_by_cpu_and_bytes_per_token_halve(tiny_models) -> None:
@@ -86,7 +92,7 @@ def test_auto_resolves_by_cpu_and_bytes_per_token_halve(tiny_models) -> None:
     expected_auto = "bfloat16" if _cpu_has_avx512_bf16() else "float32"
     auto = LLM(model=path, num_threads=NUM_THREADS, kv_cache_memory_bytes=1 << 20)
     assert auto.llm_engine.core.kv_cache_dtype == expected_auto
-    assert auto.llm_engine.core.config.kv_cache_dtype == expected_auto  # resolved in config
+    assert str(auto.llm_engine.core.config.kv_cache_dtype) == expected_auto  # resolved in config
     del auto
 
     model = tiny_models["llama_gqa"].hf_model.config

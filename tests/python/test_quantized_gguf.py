@@ -107,7 +107,7 @@ def _run(model_path: str, dtype: str) -> DtypeRun:
         [{"prompt_token_ids": ids} for ids in prompts.values()], params, use_tqdm=False
     )
     run = DtypeRun(
-        weight_dtype=llm.llm_engine.core.config.weight_dtype,
+        weight_dtype=str(llm.llm_engine.core.config.weight_dtype),
         weight_bytes=llm.llm_engine.core.weight_bytes,
         perplexity=ppl,
         perplexity_seconds=seconds,

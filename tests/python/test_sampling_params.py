@@ -597,3 +597,20 @@ def test_core_beam_width_bound_is_the_engines() -> None:
     ) as info:
         core.validate(max_beam_width=4)
     assert info.value.param == "beam_width"
+
+
+@pytest.mark.parametrize(
+    ("cls", "specs"), [(SamplingParams, SPECS), (BeamSearchParams, BEAM_SPECS)]
+)
+def test_docstring_ranges_are_the_specs(cls, specs) -> None:
+    """Where the docstring states a field's range ("temperature: in [0, 2]"), it is the
+    spec's, so the documentation cannot drift from the single source."""
+    doc = cls.__doc__
+    stated = 0
+    for name, spec in specs.items():
+        marker = f"        {name}: in "
+        if marker in doc:
+            line = doc[doc.index(marker) :].splitlines()[0]
+            assert f"{name}: {spec.allowed()}" in line, (name, line, spec.allowed())
+            stated += 1
+    assert stated >= (5 if cls is SamplingParams else 1)

@@ -62,7 +62,7 @@ def test_logits_match_hf_with_rounded_weights(dtype_models, name: str, dtype: st
     model = dtype_models[name]
     # fp32 KV cache: the reference is HF's model.to(dtype).float(), whose K/V stay fp32.
     llm = LLM(model=model.path, dtype=dtype, num_threads=NUM_THREADS, kv_cache_dtype="float32")
-    assert llm.llm_engine.core.config.weight_dtype == dtype
+    assert str(llm.llm_engine.core.config.weight_dtype) == dtype
     token_ids = llm.get_tokenizer().encode(LONG_PROMPT)
     ours = _cadence_logits(llm, token_ids)
     _check_logits_close(
@@ -109,7 +109,7 @@ def test_auto_is_the_checkpoint_dtype(dtype_models, tmp_path: Path) -> None:
 
     # fp32 KV cache: the logits below are compared with HF's rounded model, computed in fp32.
     auto = LLM(model=str(bf16_dir), num_threads=NUM_THREADS, kv_cache_dtype="float32")
-    assert auto.llm_engine.core.config.weight_dtype == "bfloat16"
+    assert str(auto.llm_engine.core.config.weight_dtype) == "bfloat16"
     token_ids = auto.get_tokenizer().encode(LONG_PROMPT)
     _check_logits_close(
         _cadence_logits(auto, token_ids),
@@ -117,9 +117,9 @@ def test_auto_is_the_checkpoint_dtype(dtype_models, tmp_path: Path) -> None:
         TINY_LOGITS_ATOL,
     )
     forced = LLM(model=str(bf16_dir), dtype="float32", num_threads=NUM_THREADS)
-    assert forced.llm_engine.core.config.weight_dtype == "float32"
+    assert str(forced.llm_engine.core.config.weight_dtype) == "float32"
     fp32_auto = LLM(model=source.path, num_threads=NUM_THREADS)
-    assert fp32_auto.llm_engine.core.config.weight_dtype == "float32"
+    assert str(fp32_auto.llm_engine.core.config.weight_dtype) == "float32"
 
 
 def test_dtype_names_and_errors(dtype_models) -> None:
@@ -130,7 +130,7 @@ def test_dtype_names_and_errors(dtype_models) -> None:
     path = dtype_models["llama_gqa"].path
     for given, stored in (("half", "float16"), ("float", "float32"), (torch.bfloat16, "bfloat16")):
         llm = LLM(model=path, dtype=given, num_threads=NUM_THREADS)
-        assert llm.llm_engine.core.config.weight_dtype == stored
+        assert str(llm.llm_engine.core.config.weight_dtype) == stored
     for bad in ("float64", "int8", "fp8", torch.float64):
         with pytest.raises(ValueError, match=r"dtype .* not supported; supported: auto, float32"):
             LLM(model=path, dtype=bad, num_threads=NUM_THREADS)

@@ -18,11 +18,11 @@ struct EngineConfig {
   std::string model_path;
   // Required for safetensors directories; for GGUF, empty architecture = read from file.
   ModelConfig model_config;
-  // How the weights are stored: "float32", "bfloat16" or "float16" (2 bytes per value, widened
-  // to fp32 as the kernels read them; small vectors are rounded to it), or "native": each tensor
+  // How the weights are stored: kFloat32, kBfloat16 or kFloat16 (2 bytes per value, widened
+  // to fp32 as the kernels read them; small vectors are rounded to it), or kNative: each tensor
   // as the checkpoint stores it, GGUF quantized blocks included (kept as integer codes, read by
   // the int8 GEMM on per-row int8-quantized activations). Compute is fp32.
-  std::string weight_dtype = "float32";
+  WeightDtype weight_dtype = WeightDtype::kFloat32;
   // "" = none, or "int8": float weight matrices (row length a multiple of 32) quantized at load
   // to int8 per group of 32 columns, computed by the same int8 GEMM.
   std::string quantization;
@@ -33,11 +33,11 @@ struct EngineConfig {
   // computing them. Output is unchanged by a hit (bitwise, greedy). false = every request
   // computes its whole prompt.
   bool enable_prefix_caching = true;
-  // How the KV cache stores keys and values (vLLM's kv_cache_dtype): "float32", "bfloat16" or
-  // "float16" (2 bytes per value: twice the tokens in the same memory; rounded to nearest even
-  // when written, widened to fp32 exactly when attention reads them), or "auto" = "bfloat16" on
-  // CPUs with AVX-512 BF16, else "float32". config() holds the resolved name.
-  std::string kv_cache_dtype = "auto";
+  // How the KV cache stores keys and values (vLLM's kv_cache_dtype): kFloat32, kBfloat16 or
+  // kFloat16 (2 bytes per value: twice the tokens in the same memory; rounded to nearest even
+  // when written, widened to fp32 exactly when attention reads them), or kAuto = kBfloat16 on
+  // CPUs with AVX-512 BF16, else kFloat32. config() holds the resolved value (never kAuto).
+  KvCacheDtype kv_cache_dtype = KvCacheDtype::kAuto;
   // Bytes for the KV cache (keys + values, all layers). 0 = a default derived from free
   // RAM (see Engine::create), capped to what max_num_seqs full-length sequences need.
   int64_t kv_cache_memory_bytes = 0;

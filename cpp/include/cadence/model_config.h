@@ -7,11 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "cadence/config_enums.h"
+
 namespace cadence {
 
 // RoPE frequency scaling (HF `rope_scaling` / `rope_parameters`).
 struct RopeScaling {
-  std::string type = "default";                     // "default" | "linear" | "llama3" | "longrope"
+  RopeScalingType type = RopeScalingType::kDefault;
   double factor = 1.0;                              // linear, llama3 and longrope
   double low_freq_factor = 1.0;                     // llama3 only
   double high_freq_factor = 4.0;                    // llama3 only
@@ -54,18 +56,16 @@ struct ModelConfig {
   bool mlp_bias = false;               // the MLP projections carry biases
 
   // Building blocks; the defaults are the Llama family's. Python sets them from config.json.
-  std::string norm_kind = "rms_norm";  // "rms_norm" | "layer_norm" (LayerNorm with bias)
-  double layer_norm_eps = 1e-5;        // LayerNorm's eps (rms_norm_eps is RMSNorm's)
+  NormKind norm_kind = NormKind::kRmsNorm;
+  double layer_norm_eps = 1e-5;  // LayerNorm's eps (rms_norm_eps is RMSNorm's)
   // Pre-norm blocks (x += f(norm(x)), then a final norm); false: post-norm blocks
   // (x = norm(x + f(x)), no final norm), as OPT with do_layer_norm_before=False.
   bool is_norm_before = true;
   bool qk_norm = false;  // per-head RMSNorm of q and k (weights [head_dim]) before RoPE (Qwen3)
-  // "silu": gated SwiGLU MLP (gate and up, silu(gate) * up, down); "gelu_tanh_gated": the same
-  // with gelu_tanh(gate) (GeGLU, Gemma); "gelu_tanh" | "relu": plain MLP (fc1, activation, fc2).
-  std::string activation = "silu";
-  // "rope": rotary q/k (rope_theta, rope_scaling); "learned": a position table added to the
+  Activation activation = Activation::kSilu;  // see config_enums.h
+  // kRope: rotary q/k (rope_theta, rope_scaling); kLearned: a position table added to the
   // token embeddings, whose row p + position_offset holds position p (OPT: offset 2).
-  std::string position_kind = "rope";
+  PositionKind position_kind = PositionKind::kRope;
   int64_t position_offset = 0;
   // Width of the token embeddings and the LM head when they differ from hidden_size (OPT-350m:
   // project_in / project_out map between the two). 0 = hidden_size.

@@ -35,19 +35,21 @@ void require_at_least(int64_t value, int64_t minimum, const char* name) {
 }
 
 // EngineConfig::weight_dtype and quantization -> how the loader stores the weights.
-WeightFormat parse_weight_format(const std::string& dtype, const std::string& quantization) {
+WeightFormat parse_weight_format(WeightDtype dtype, const std::string& quantization) {
   WeightFormat format;
-  if (dtype == "float32") {
-    format.float_type = kernels::WeightType::kF32;
-  } else if (dtype == "bfloat16") {
-    format.float_type = kernels::WeightType::kBF16;
-  } else if (dtype == "float16") {
-    format.float_type = kernels::WeightType::kF16;
-  } else if (dtype == "native") {
-    format.keep_stored_types = true;
-  } else {
-    throw std::invalid_argument(
-        "weight_dtype must be one of float32, bfloat16, float16, native, got '" + dtype + "'");
+  switch (dtype) {
+    case WeightDtype::kFloat32:
+      format.float_type = kernels::WeightType::kF32;
+      break;
+    case WeightDtype::kBfloat16:
+      format.float_type = kernels::WeightType::kBF16;
+      break;
+    case WeightDtype::kFloat16:
+      format.float_type = kernels::WeightType::kF16;
+      break;
+    case WeightDtype::kNative:
+      format.keep_stored_types = true;
+      break;
   }
   if (quantization == "int8") {
     format.quantize_int8 = true;
@@ -58,18 +60,25 @@ WeightFormat parse_weight_format(const std::string& dtype, const std::string& qu
   return format;
 }
 
-// EngineConfig::kv_cache_dtype -> the KV cache's element type ("auto": bf16 where the CPU
-// has AVX-512 BF16, else fp32).
-kernels::KvCacheType parse_kv_cache_dtype(const std::string& dtype) {
-  if (dtype == "auto") {
-    return kernels::cpu_has_avx512_bf16() ? kernels::KvCacheType::kBF16
-                                          : kernels::KvCacheType::kF32;
+// EngineConfig::kv_cache_dtype with kAuto resolved: kBfloat16 where the CPU has AVX-512 BF16,
+// else kFloat32.
+KvCacheDtype resolve_kv_cache_dtype(KvCacheDtype dtype) {
+  if (dtype != KvCacheDtype::kAuto) return dtype;
+  return kernels::cpu_has_avx512_bf16() ? KvCacheDtype::kBfloat16 : KvCacheDtype::kFloat32;
+}
+
+// A resolved kv_cache_dtype -> the KV cache's element type.
+kernels::KvCacheType kv_cache_type(KvCacheDtype dtype) {
+  switch (dtype) {
+    case KvCacheDtype::kBfloat16:
+      return kernels::KvCacheType::kBF16;
+    case KvCacheDtype::kFloat16:
+      return kernels::KvCacheType::kF16;
+    case KvCacheDtype::kAuto:  // resolved before
+    case KvCacheDtype::kFloat32:
+      break;
   }
-  if (dtype == "float32") return kernels::KvCacheType::kF32;
-  if (dtype == "bfloat16") return kernels::KvCacheType::kBF16;
-  if (dtype == "float16") return kernels::KvCacheType::kF16;
-  throw std::invalid_argument(
-      "kv_cache_dtype must be one of auto, float32, bfloat16, float16, got '" + dtype + "'");
+  return kernels::KvCacheType::kF32;
 }
 
 }  // namespace
@@ -86,8 +95,8 @@ EngineImpl::EngineImpl(const EngineConfig& config) : config_(config), seed_rng_(
   require_at_least(config_.num_threads, 0, "num_threads");
   ModelLoadOptions load_options;
   load_options.weight_format = parse_weight_format(config_.weight_dtype, config_.quantization);
-  const kernels::KvCacheType kv_type = parse_kv_cache_dtype(config_.kv_cache_dtype);
-  config_.kv_cache_dtype = kernels::kv_cache_type_name(kv_type);
+  config_.kv_cache_dtype = resolve_kv_cache_dtype(config_.kv_cache_dtype);
+  const kernels::KvCacheType kv_type = kv_cache_type(config_.kv_cache_dtype);
 
   std::unique_ptr<Checkpoint> checkpoint = Checkpoint::open(config_.model_path);
   ModelConfig& model_config = config_.model_config;

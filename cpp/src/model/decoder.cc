@@ -31,18 +31,15 @@ DecoderModel::DecoderModel(const ModelConfig& config, DecoderWeights weights,
                            const ModelLoadOptions& options)
     : config_(config),
       weights_(std::move(weights)),
-      is_layer_norm_(config.norm_kind == "layer_norm"),
-      is_rope_(config.position_kind == "rope"),
-      activation_(config.activation == "gelu_tanh"         ? Activation::kGeluTanh
-                  : config.activation == "gelu_tanh_gated" ? Activation::kGeluTanhGated
-                  : config.activation == "relu"            ? Activation::kRelu
-                                                           : Activation::kSiluGated),
+      is_layer_norm_(config.norm_kind == NormKind::kLayerNorm),
+      is_rope_(config.position_kind == PositionKind::kRope),
+      activation_(config.activation),
       arena_(*options.allocator) {
   if (is_rope_) {
     rope_rot_dim_ = config_.rotary_dim;
     rope_cos_sin_ = kernels::DeviceFloats(
         *options.allocator, rope_cos_sin_table(config_, config_.rotary_dim, options.max_positions));
-    is_longrope_ = config_.rope_scaling.type == "longrope";
+    is_longrope_ = config_.rope_scaling.type == RopeScalingType::kLongrope;
     long_rope_row_offset_ = options.max_positions;
   }
   std::vector<int64_t> layer_windows(static_cast<size_t>(config_.num_layers),
@@ -278,7 +275,7 @@ void DecoderModel::mlp_block(const kernels::ExecutionContext& ctx,
   }
   TensorView activated = act_.mlp_in;
   KernelTimer activation_timer(ctx.profile, KernelFamily::kActivation);
-  if (activation_ == Activation::kSiluGated) {
+  if (activation_ == Activation::kSilu) {
     kernels::silu_mul(ctx, act_.mlp_in, act_.mlp_act);
     activated = act_.mlp_act;
   } else if (activation_ == Activation::kGeluTanhGated) {

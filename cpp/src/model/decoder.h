@@ -106,9 +106,8 @@ class DecoderModel : public Model {
   void add_residual(const kernels::ExecutionContext& ctx, const Norm& post_norm,
                     const kernels::TensorView& sublayer_out);
 
-  enum class Activation { kSiluGated, kGeluTanhGated, kGeluTanh, kRelu };
   bool is_gated() const {
-    return activation_ == Activation::kSiluGated || activation_ == Activation::kGeluTanhGated;
+    return activation_ == Activation::kSilu || activation_ == Activation::kGeluTanhGated;
   }
 
   ModelConfig config_;
@@ -116,7 +115,7 @@ class DecoderModel : public Model {
   // config_'s block choices, decoded once.
   bool is_layer_norm_ = false;
   bool is_rope_ = true;
-  Activation activation_ = Activation::kSiluGated;
+  Activation activation_ = Activation::kSilu;
   kernels::DeviceFloats rope_cos_sin_;  // position_kind "rope" only (rope.h's table)
   int64_t rope_rot_dim_ = 0;
   bool is_longrope_ = false;

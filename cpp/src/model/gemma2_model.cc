@@ -19,7 +19,7 @@ namespace cadence {
 
 std::unique_ptr<Model> load_gemma2_model(const ModelConfig& config, const Checkpoint& checkpoint,
                                          const ModelLoadOptions& options) {
-  require_rms_norm_rope_blocks(config, "gelu_tanh_gated", /*sandwich_norm=*/true);
+  require_rms_norm_rope_blocks(config, Activation::kGeluTanhGated, /*sandwich_norm=*/true);
   require_config(config, !config.qk_norm, "qk_norm", "false");
   require_config(config,
                  !config.attention_bias && !config.attention_output_bias && !config.mlp_bias,

@@ -93,7 +93,7 @@ void fill_common(const GgufFile& gguf, const ArchKeys& keys, ModelConfig& config
   if (keys.has("rope.dimension_count")) config.rotary_dim = keys.get_int("rope.dimension_count");
   if (const GgufValue* type = gguf.find(keys.key("rope.scaling.type"))) {
     if (type->string_value == "linear") {
-      config.rope_scaling.type = "linear";
+      config.rope_scaling.type = RopeScalingType::kLinear;
       config.rope_scaling.factor = keys.get_float("rope.scaling.factor");
     } else if (type->string_value != "none") {
       fail(gguf, "rope scaling '" + type->string_value + "' (" + keys.key("rope.scaling.type") +
@@ -155,11 +155,11 @@ void fill_longrope(const GgufFile& gguf, const ArchKeys& keys, ModelConfig& conf
                    (has_long ? "rope_factors_long.weight" : "rope_factors_short.weight"));
   }
   RopeScaling& scaling = config.rope_scaling;
-  if (scaling.type != "default") {
+  if (scaling.type != RopeScalingType::kDefault) {
     fail(gguf, "rope_factors_long/short and " + keys.key("rope.scaling.type") + " '" +
-                   scaling.type + "' cannot both apply");
+                   to_string(scaling.type) + "' cannot both apply");
   }
-  scaling.type = "longrope";
+  scaling.type = RopeScalingType::kLongrope;
   const auto read_factors = [&gguf](const char* tensor) {
     const FloatTensor factors = read_gguf_tensor(gguf, tensor);
     return std::vector<double>(factors.values.begin(), factors.values.end());
@@ -186,7 +186,7 @@ void fill_longrope(const GgufFile& gguf, const ArchKeys& keys, ModelConfig& conf
 //   the 27B model (46 layers) uses 1/sqrt(hidden_size / num_heads) (its query_pre_attn_scalar
 //   144), every other size 1/sqrt(head_dim) (2B and 9B: query_pre_attn_scalar == head_dim).
 void fill_gemma2(const ArchKeys& keys, ModelConfig& config) {
-  config.activation = "gelu_tanh_gated";
+  config.activation = Activation::kGeluTanhGated;
   config.sandwich_norm = true;
   config.norm_weight_offset = 0.0;
   config.embedding_scale = std::sqrt(static_cast<double>(config.hidden_size));

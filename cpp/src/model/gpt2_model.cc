@@ -18,10 +18,13 @@ namespace cadence {
 
 std::unique_ptr<Model> load_gpt2_model(const ModelConfig& config, const Checkpoint& checkpoint,
                                        const ModelLoadOptions& options) {
-  require_config(config, config.norm_kind == "layer_norm", "norm_kind", "layer_norm");
-  require_config(config, config.activation == "gelu_tanh", "activation", "gelu_tanh");
+  require_config(config, config.norm_kind == NormKind::kLayerNorm, "norm_kind",
+                 to_string(NormKind::kLayerNorm));
+  require_config(config, config.activation == Activation::kGeluTanh, "activation",
+                 to_string(Activation::kGeluTanh));
   require_config(config, !config.sandwich_norm, "sandwich_norm", "false");
-  require_config(config, config.position_kind == "learned" && config.position_offset == 0,
+  require_config(config,
+                 config.position_kind == PositionKind::kLearned && config.position_offset == 0,
                  "position_kind", "learned (offset 0)");
   require_config(config, config.is_norm_before, "is_norm_before", "true");
   require_config(config, !config.qk_norm, "qk_norm", "false");

@@ -14,7 +14,7 @@ namespace cadence {
 std::unique_ptr<Model> load_llama_family_model(const ModelConfig& config,
                                                const Checkpoint& checkpoint,
                                                const ModelLoadOptions& options) {
-  require_rms_norm_rope_blocks(config, "silu", /*sandwich_norm=*/false);
+  require_rms_norm_rope_blocks(config, Activation::kSilu, /*sandwich_norm=*/false);
   require_config(config, config.qk_norm == (config.architecture == "Qwen3ForCausalLM"), "qk_norm",
                  config.qk_norm ? "false" : "true");
   const int64_t hidden = config.hidden_size;

@@ -1,7 +1,6 @@
 #include "cadence/model_config.h"
 
 #include <cmath>
-#include <initializer_list>
 #include <stdexcept>
 
 #include "model/architectures.h"
@@ -15,17 +14,6 @@ void require_positive(int64_t value, const char* name) {
     throw std::invalid_argument(std::string("model config: ") + name + " must be > 0, got " +
                                 std::to_string(value));
   }
-}
-
-void require_one_of(const std::string& value, const char* name,
-                    std::initializer_list<const char*> allowed) {
-  std::string names;
-  for (const char* option : allowed) {
-    if (value == option) return;
-    names += (names.empty() ? "" : ", ") + std::string(option);
-  }
-  throw std::invalid_argument(std::string("model config: ") + name + " '" + value +
-                              "' is not supported (supported: " + names + ")");
 }
 
 void check_longrope(const RopeScaling& scaling, int64_t rotary_dim) {
@@ -73,8 +61,6 @@ void ModelConfig::finalize() {
     }
     head_dim = hidden_size / num_heads;
   }
-  require_one_of(norm_kind, "norm_kind", {"rms_norm", "layer_norm"});
-  require_one_of(activation, "activation", {"silu", "gelu_tanh_gated", "gelu_tanh", "relu"});
   if (!(embedding_scale > 0)) {
     throw std::invalid_argument("model config: embedding_scale must be > 0");
   }
@@ -86,8 +72,7 @@ void ModelConfig::finalize() {
   if (sandwich_norm && !is_norm_before) {
     throw std::invalid_argument("model config: sandwich_norm needs is_norm_before");
   }
-  require_one_of(position_kind, "position_kind", {"rope", "learned"});
-  if (position_offset < 0 || (position_kind == "rope" && position_offset != 0)) {
+  if (position_offset < 0 || (position_kind == PositionKind::kRope && position_offset != 0)) {
     throw std::invalid_argument(
         "model config: position_offset must be >= 0 (and 0 with rope), got " +
         std::to_string(position_offset));
@@ -105,7 +90,7 @@ void ModelConfig::finalize() {
                                   std::to_string(layer) + ", not in [0, num_hidden_layers)");
     }
   }
-  if (position_kind == "learned") return;  // the RoPE fields are unused
+  if (position_kind == PositionKind::kLearned) return;  // the RoPE fields are unused
   if (head_dim % 2 != 0) throw std::invalid_argument("model config: head_dim must be even");
   if (rotary_dim == 0) rotary_dim = head_dim;
   if (rotary_dim < 0 || rotary_dim > head_dim || rotary_dim % 2 != 0) {
@@ -113,16 +98,11 @@ void ModelConfig::finalize() {
                                 std::to_string(rotary_dim));
   }
   if (!(rope_theta > 0)) throw std::invalid_argument("model config: rope_theta must be > 0");
-  const std::string& type = rope_scaling.type;
-  if (type != "default" && type != "linear" && type != "llama3" && type != "longrope") {
-    throw std::invalid_argument(
-        "model config: rope_scaling type '" + type +
-        "' is not supported (supported: default, linear, llama3, longrope)");
-  }
-  if (type != "default" && !(rope_scaling.factor > 0)) {
+  const RopeScalingType type = rope_scaling.type;
+  if (type != RopeScalingType::kDefault && !(rope_scaling.factor > 0)) {
     throw std::invalid_argument("model config: rope_scaling factor must be > 0");
   }
-  if (type == "longrope") check_longrope(rope_scaling, rotary_dim);
+  if (type == RopeScalingType::kLongrope) check_longrope(rope_scaling, rotary_dim);
 }
 
 }  // namespace cadence

@@ -23,11 +23,14 @@ constexpr int64_t kOptPositionOffset = 2;
 
 std::unique_ptr<Model> load_opt_model(const ModelConfig& config, const Checkpoint& checkpoint,
                                       const ModelLoadOptions& options) {
-  require_config(config, config.norm_kind == "layer_norm", "norm_kind", "layer_norm");
-  require_config(config, config.activation == "relu", "activation", "relu");
+  require_config(config, config.norm_kind == NormKind::kLayerNorm, "norm_kind",
+                 to_string(NormKind::kLayerNorm));
+  require_config(config, config.activation == Activation::kRelu, "activation",
+                 to_string(Activation::kRelu));
   require_config(config, !config.sandwich_norm, "sandwich_norm", "false");
   require_config(config,
-                 config.position_kind == "learned" && config.position_offset == kOptPositionOffset,
+                 config.position_kind == PositionKind::kLearned &&
+                     config.position_offset == kOptPositionOffset,
                  "position_kind", "learned (offset 2)");
   require_config(config, !config.qk_norm, "qk_norm", "false");
   require_config(config, config.num_kv_heads == config.num_heads, "num_kv_heads", "num_heads");

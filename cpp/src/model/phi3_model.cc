@@ -18,7 +18,7 @@ namespace cadence {
 
 std::unique_ptr<Model> load_phi3_model(const ModelConfig& config, const Checkpoint& checkpoint,
                                        const ModelLoadOptions& options) {
-  require_rms_norm_rope_blocks(config, "silu", /*sandwich_norm=*/false);
+  require_rms_norm_rope_blocks(config, Activation::kSilu, /*sandwich_norm=*/false);
   require_config(config, !config.qk_norm, "qk_norm", "false");
   require_config(config,
                  !config.attention_bias && !config.attention_output_bias && !config.mlp_bias,

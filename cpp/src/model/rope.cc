@@ -15,16 +15,16 @@ std::vector<float> rope_inverse_frequencies(const ModelConfig& config, int64_t r
   }
   const RopeScaling& scaling = config.rope_scaling;
   const float factor = static_cast<float>(scaling.factor);
-  if (scaling.type == "longrope") {
+  if (scaling.type == RopeScalingType::kLongrope) {
     // HF: 1 / (ext_factor[i] * base^(2i / dim)), all in fp32.
     const std::vector<double>& ext = long_factors ? scaling.long_factor : scaling.short_factor;
     for (int64_t i = 0; i < half; ++i) {
       const float exponent = static_cast<float>(2 * i) / static_cast<float>(rot_dim);
       inv_freq[i] = 1.0f / (static_cast<float>(ext[i]) * std::pow(base, exponent));
     }
-  } else if (scaling.type == "linear") {
+  } else if (scaling.type == RopeScalingType::kLinear) {
     for (float& f : inv_freq) f /= factor;
-  } else if (scaling.type == "llama3") {
+  } else if (scaling.type == RopeScalingType::kLlama3) {
     // Long wavelengths are slowed by `factor`, short ones kept, the band between blended.
     const float old_context = static_cast<float>(scaling.original_max_position_embeddings);
     const float low = static_cast<float>(scaling.low_freq_factor);
@@ -47,7 +47,7 @@ std::vector<float> rope_inverse_frequencies(const ModelConfig& config, int64_t r
 }
 
 double rope_attention_factor(const RopeScaling& scaling) {
-  if (scaling.type != "longrope") return 1.0;
+  if (scaling.type != RopeScalingType::kLongrope) return 1.0;
   if (scaling.attention_factor > 0) return scaling.attention_factor;
   if (scaling.factor <= 1.0) return 1.0;
   return std::sqrt(1.0 + std::log(scaling.factor) / std::log(static_cast<double>(
@@ -55,7 +55,7 @@ double rope_attention_factor(const RopeScaling& scaling) {
 }
 
 int64_t rope_table_rows(const ModelConfig& config, int64_t num_positions) {
-  return config.rope_scaling.type == "longrope" ? 2 * num_positions : num_positions;
+  return config.rope_scaling.type == RopeScalingType::kLongrope ? 2 * num_positions : num_positions;
 }
 
 namespace {
@@ -87,7 +87,7 @@ std::vector<float> rope_cos_sin_table(const ModelConfig& config, int64_t rot_dim
   table.reserve(static_cast<size_t>(rope_table_rows(config, num_positions) * rot_dim));
   append_table(rope_inverse_frequencies(config, rot_dim, false), rot_dim, num_positions, scale,
                table);
-  if (config.rope_scaling.type == "longrope") {
+  if (config.rope_scaling.type == RopeScalingType::kLongrope) {
     append_table(rope_inverse_frequencies(config, rot_dim, true), rot_dim, num_positions, scale,
                  table);
   }

@@ -160,11 +160,13 @@ void require_config(const ModelConfig& config, bool is_ok, const char* field,
   }
 }
 
-void require_rms_norm_rope_blocks(const ModelConfig& config, const std::string& activation,
+void require_rms_norm_rope_blocks(const ModelConfig& config, Activation activation,
                                   bool sandwich_norm) {
-  require_config(config, config.norm_kind == "rms_norm", "norm_kind", "rms_norm");
-  require_config(config, config.activation == activation, "activation", activation);
-  require_config(config, config.position_kind == "rope", "position_kind", "rope");
+  require_config(config, config.norm_kind == NormKind::kRmsNorm, "norm_kind",
+                 to_string(NormKind::kRmsNorm));
+  require_config(config, config.activation == activation, "activation", to_string(activation));
+  require_config(config, config.position_kind == PositionKind::kRope, "position_kind",
+                 to_string(PositionKind::kRope));
   require_config(config, config.is_norm_before, "is_norm_before", "true");
   require_config(config, config.sandwich_norm == sandwich_norm, "sandwich_norm",
                  sandwich_norm ? "true" : "false");

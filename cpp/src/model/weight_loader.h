@@ -101,7 +101,7 @@ void require_config(const ModelConfig& config, bool is_ok, const char* field,
 // The checks the RMSNorm + RoPE pre-norm loaders (Llama family, Phi-3, Gemma 2) share:
 // norm_kind "rms_norm", position_kind "rope", is_norm_before, word_embed_proj_dim ==
 // hidden_size, and the architecture's `activation` and `sandwich_norm`.
-void require_rms_norm_rope_blocks(const ModelConfig& config, const std::string& activation,
+void require_rms_norm_rope_blocks(const ModelConfig& config, Activation activation,
                                   bool sandwich_norm);
 
 }  // namespace cadence
