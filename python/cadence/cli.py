@@ -18,6 +18,7 @@ import json
 import os
 import sys
 
+from cadence import _core
 from cadence.kv_cache_dtype import SUPPORTED_KV_CACHE_DTYPES
 from cadence.vllm_compat.cli import add_vllm_flags, checked_vllm_flags, vllm_llm_kwargs
 from cadence.weight_dtype import SUPPORTED_DTYPES, SUPPORTED_QUANTIZATIONS
@@ -81,7 +82,10 @@ def _add_engine_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-threads", type=int, default=None, help="default: all cores")
     parser.add_argument("--seed", type=int, default=0, help="engine seed")
     parser.add_argument(
-        "--max-logprobs", type=int, default=20, help="the most logprobs a request may ask for"
+        "--max-logprobs",
+        type=int,
+        default=_core.DEFAULT_MAX_LOGPROBS,
+        help="the most logprobs a request may ask for",
     )
     parser.add_argument(
         "--generation-config",

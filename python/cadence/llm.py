@@ -119,7 +119,7 @@ class LLM:
         num_threads: int | None = None,
         device: str = "auto",
         revision: str | None = None,
-        max_logprobs: int = 20,
+        max_logprobs: int = _core.DEFAULT_MAX_LOGPROBS,
         generation_config: str = "auto",
         override_generation_config: dict[str, Any] | None = None,
         **kwargs: Any,
