@@ -24,6 +24,7 @@ The engines never run at the same time. Usage:
     python benchmarks/bench_serve.py [--threads N] [--concurrency 16] [--num-requests 64]
                                      [--max-tokens 64] [--model PATH] [--rounds 2]
                                      [--llama-server /path/to/llama-server]
+                                     [--engine-cpus 0] [--client-cpus 1]
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ def start_server(args: argparse.Namespace, log_path: Path) -> tuple[subprocess.P
         max_model_len=MAX_MODEL_LEN,
         kv_cache_memory_bytes=kv_cache_bytes(args),
         grpc=True,
+        cpus=args.engine_cpus,
     )
 
 
@@ -205,6 +207,9 @@ def report(label: str, timings: list[RequestTiming], seconds: float) -> float:
 
 
 def offline_throughput(args: argparse.Namespace, prompts: list[str]) -> float:
+    """LLM.generate on the engine's cores (--engine-cpus), as the server had them."""
+    if args.engine_cpus is not None:
+        os.sched_setaffinity(0, args.engine_cpus)
     from cadence import LLM, SamplingParams
 
     llm = LLM(
@@ -236,13 +241,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--rounds", type=int, default=2, help="alternating HTTP/gRPC rounds (fastest kept)"
     )
     parser.add_argument("--llama-server", default=None, help="compare with this llama-server")
+    parser.add_argument(
+        "--engine-cpus",
+        type=_cpu_set,
+        default=None,
+        help="cores for the server and the offline engine, e.g. 0 or 0-1 (default: any)",
+    )
+    parser.add_argument(
+        "--client-cpus",
+        type=_cpu_set,
+        default=None,
+        help="cores for the load generator (default: any); disjoint from --engine-cpus, so "
+        "the client is never the bottleneck",
+    )
     args = parser.parse_args(argv)
+    if args.engine_cpus and args.client_cpus and args.engine_cpus & args.client_cpus:
+        parser.error("--engine-cpus and --client-cpus must not overlap")
     if args.llama_server and not os.path.exists(args.llama_server):
         parser.error(f"--llama-server {args.llama_server} does not exist")
     for name in ("threads", "concurrency", "num_requests", "max_tokens", "rounds"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     return args
+
+
+def _cpu_set(text: str) -> set[int]:
+    """ "0", "0,2", "0-3" -> the set of core numbers."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
 
 
 def versus_llama_server(args: argparse.Namespace, prompts: list[str]) -> None:
@@ -275,7 +304,13 @@ def versus_llama_server(args: argparse.Namespace, prompts: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.client_cpus is not None:
+        os.sched_setaffinity(0, args.client_cpus)
     print_machine(args.threads)
+    print(
+        f"engine cores: {sorted(args.engine_cpus or [])}, client cores: "
+        f"{sorted(args.client_cpus or [])} (empty: any)"
+    )
     prompts = batch_prompts(args.num_requests)
     print(
         f"workload: {args.num_requests} requests, concurrency {args.concurrency}, "

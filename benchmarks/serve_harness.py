@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import signal
 import subprocess
@@ -80,11 +81,13 @@ def start_cadence_server(
     kv_cache_memory_bytes: int,
     grpc: bool = False,
     extra_args: Sequence[str] = (),
+    cpus: set[int] | None = None,
 ) -> tuple[subprocess.Popen, str, str | None]:
     """Starts `cadence serve` on a free loopback port, its output going to log_path.
 
     Returns (process, HTTP url, gRPC target or None when grpc is false) once /health
     answers. extra_args are appended to the command line (e.g. --no-enable-prefix-caching).
+    cpus: the cores the server may run on (None: any).
     """
     command = [
         sys.executable,
@@ -105,7 +108,8 @@ def start_cadence_server(
         *extra_args,
     ]
     log = open(log_path, "wb")  # noqa: SIM115 - the server writes it until stopped
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=pin)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if process.poll() is not None:
