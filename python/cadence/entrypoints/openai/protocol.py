@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from cadence.entrypoints.openai.errors import OpenAIError, bad_request
-from cadence.serving.request_building import check_logit_bias
+from cadence.serving.request_building import BeamSearchOptions, check_logit_bias
 
 
 class StrictModel(BaseModel):
@@ -89,6 +89,16 @@ class SamplingRequest(StrictModel):
             "skip_special_tokens",
         )
         return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
+    def beam_search_options(self) -> BeamSearchOptions:
+        """The beam-search options of a ``use_beam_search`` request (width = n)."""
+        return BeamSearchOptions(
+            beam_width=self.n,
+            temperature=self.temperature,
+            length_penalty=self.length_penalty,
+            ignore_eos=bool(self.ignore_eos),
+            include_stop_str_in_output=bool(self.include_stop_str_in_output),
+        )
 
     @property
     def include_usage(self) -> bool:

@@ -31,7 +31,6 @@ from cadence.outputs import CompletionOutput
 from cadence.serving.chat import render_messages
 from cadence.serving.context import ServingContext
 from cadence.serving.request_building import (
-    BeamSearchOptions,
     check_beam_search_exclusions,
     make_beam_search_params,
     make_sampling_params,
@@ -73,13 +72,7 @@ class ChatServing:
             fields["logprobs"] = request.top_logprobs or 0
         if request.use_beam_search:
             check_beam_search_exclusions(request.model_dump())
-            options = BeamSearchOptions(
-                beam_width=request.n,
-                temperature=request.temperature,
-                length_penalty=request.length_penalty,
-                ignore_eos=bool(request.ignore_eos),
-                include_stop_str_in_output=bool(request.include_stop_str_in_output),
-            )
+            options = request.beam_search_options()
             params = make_beam_search_params(
                 context, options, fields["max_tokens"], num_prompt_tokens
             )

@@ -29,7 +29,6 @@ from cadence.outputs import CompletionOutput, PromptLogprobs, RequestOutput
 from cadence.sampling_params import BeamSearchParams, SamplingParams
 from cadence.serving.context import ServingContext
 from cadence.serving.request_building import (
-    BeamSearchOptions,
     PromptInput,
     check_beam_search_exclusions,
     make_beam_search_params,
@@ -114,13 +113,7 @@ class CompletionServing:
         )
         if request.use_beam_search:
             check_beam_search_exclusions(request.model_dump())
-            options = BeamSearchOptions(
-                beam_width=request.n,
-                temperature=request.temperature,
-                length_penalty=request.length_penalty,
-                ignore_eos=bool(request.ignore_eos),
-                include_stop_str_in_output=bool(request.include_stop_str_in_output),
-            )
+            options = request.beam_search_options()
             return make_beam_search_params(
                 self.context, options, fields["max_tokens"], num_prompt_tokens
             )
