@@ -26,7 +26,7 @@ from cadence.tokenizer_loader import encode_text
 T = TypeVar("T")
 DEFAULT_NUM_THREADS = 2
 # How much lower than the process the text threads run (a nice increment, 0..19).
-TEXT_THREAD_NICENESS = 5
+TEXT_THREAD_NICENESS = 10
 
 
 class TextWorker:
