@@ -103,4 +103,26 @@ TEST(sample_equals_the_reference_rule) {
   CHECK(num_checked == 9 * 40);
 }
 
+TEST(a_vanishing_temperature_is_the_greedy_limit) {
+  // 1/T overflows a float below ~3e-39; down to the smallest denormal the sampled token is
+  // the argmax, with and without the cutting paths (no NaN from (max - max) * inf).
+  const std::vector<float> logits = {0.5f, -1.0f, 2.0f, 2.25f, 1.0f, -3.0f, 2.2f, 0.0f};
+  Sampler sampler;
+  for (float temperature : {1e-30f, 1e-38f, 1e-39f, 1e-40f, 1e-45f}) {
+    for (int32_t top_k : {0, 3}) {
+      for (float top_p : {1.0f, 0.5f}) {
+        SamplingParams params;
+        params.temperature = temperature;
+        params.top_k = top_k;
+        params.top_p = top_p;
+        std::mt19937_64 rng(7);
+        for (int draw = 0; draw < 8; ++draw) {
+          CHECK(sampler.sample(logits.data(), static_cast<int64_t>(logits.size()), params, rng) ==
+                3);
+        }
+      }
+    }
+  }
+}
+
 TEST_MAIN()

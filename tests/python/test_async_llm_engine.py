@@ -116,6 +116,14 @@ def test_stream_yields_growing_snapshots_until_finished():
     assert outputs[-1].finished and not any(o.finished for o in outputs[:-1])
 
 
+def test_stats_hold_the_pool_before_the_first_request():
+    async def scenario(engine: AsyncLLMEngine):
+        return engine.stats()
+
+    stats = run(scenario, ScriptedEngine())
+    assert stats.num_total_blocks == 100 and stats.num_free_blocks == 100
+
+
 def test_validation_error_reaches_the_caller_and_the_loop_goes_on():
     async def scenario(engine: AsyncLLMEngine):
         with pytest.raises(ValueError, match="max_tokens"):

@@ -647,3 +647,14 @@ def test_max_tokens_none_runs_to_max_model_len(tiny_models) -> None:
 def test_generate_with_no_prompts(default_llm: LLM) -> None:
     assert default_llm.generate([], GREEDY_16, use_tqdm=False) == []
     _assert_idle(default_llm)
+
+
+@pytest.mark.parametrize("temperature", [1e-30, 1e-39, 1e-40, 1e-45])
+def test_a_vanishing_temperature_samples_the_greedy_tokens(default_llm: LLM, temperature) -> None:
+    """1/T overflows a float for T below ~3e-39; the tokens are still the T -> 0 limit's."""
+    prompt = "The capital of France is"
+    tiny = SamplingParams(temperature=temperature, seed=5, max_tokens=16, ignore_eos=True)
+    assert _token_ids(default_llm.generate(prompt, tiny, use_tqdm=False)) == _token_ids(
+        default_llm.generate(prompt, GREEDY_16, use_tqdm=False)
+    )
+    _assert_idle(default_llm)

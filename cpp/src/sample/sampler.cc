@@ -33,6 +33,10 @@ int32_t Sampler::sample(const float* logits, int64_t vocab_size, const SamplingP
   float max_logit = logits[0];
   for (int64_t i = 1; i < vocab_size; ++i) max_logit = std::max(max_logit, logits[i]);
   const float inv_temperature = 1.0f / params.temperature;
+  // A temperature so small that 1/T overflows (T < ~3e-39) is the T -> 0 limit: all the mass
+  // on the best logit. (The product (max - max) * inf would be NaN.) The draw above is still
+  // taken, so the sequence's RNG stream advances as for any sampled token.
+  if (!std::isfinite(inv_temperature)) return argmax_token(logits, vocab_size);
   auto by_rank = [](const Candidate& a, const Candidate& b) {
     return better(a.prob, a.token_id, b.prob, b.token_id);
   };

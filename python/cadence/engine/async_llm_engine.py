@@ -266,6 +266,9 @@ class AsyncLLMEngine:
         if self._thread is not None:
             raise RuntimeError("AsyncLLMEngine.start() was already called")
         self._loop = asyncio.get_running_loop()
+        # The pool's figures from the start (the engine thread does not run yet, so reading
+        # the core here races nothing): a fresh server's /metrics shows its KV blocks.
+        self._publish_stats(0)
         self._thread = threading.Thread(target=self._run, name="cadence-engine", daemon=True)
         self._thread.start()
 

@@ -188,7 +188,9 @@ def test_context_error_has_openai_wording_and_numbers(http):
 
 def test_unknown_route_and_method_are_openai_shaped(http):
     check_error(http.get("/v1/nothing"), 404, None)
-    check_error(http.get(COMPLETIONS), 405, None)
+    not_allowed = http.get(COMPLETIONS)
+    check_error(not_allowed, 405, None)
+    assert not_allowed.headers["allow"] == "POST"  # RFC 9110: a 405 says what is allowed
 
 
 def test_hundred_invalid_requests_in_a_row(http):

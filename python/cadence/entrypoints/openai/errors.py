@@ -118,7 +118,8 @@ def install_exception_handlers(app: FastAPI) -> None:
         message = {404: f"no route for {request.url.path}", 405: "method not allowed"}.get(
             error.status_code, str(error.detail)
         )
-        return OpenAIError(error.status_code, message).response()
+        # Its headers too: a 405 carries Allow (RFC 9110).
+        return OpenAIError(error.status_code, message, headers=error.headers).response()
 
     # Starlette serves an Exception handler from its outermost middleware (and re-raises
     # there), so the errors a client causes get handlers of their own.
