@@ -3,6 +3,7 @@ keeps serving (a valid request succeeds and /health is 200 right after)."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -213,4 +214,61 @@ def test_fifty_concurrent_invalid_requests(server, http):
     with ThreadPoolExecutor(50) as pool:
         mismatches = list(pool.map(send, range(50)))
     assert mismatches == [0] * 50
+    check_still_serving(http)
+
+
+# Every string field of every endpoint, with a lone surrogate sent two ways: the JSON escape
+# \ud800, and the invalid UTF-8 bytes ED A0 80 (which JSON decoding lets through as the same
+# surrogate). Each is a 400 naming the field, never a 500 or a dropped connection.
+MARK = "@@TEXT@@"
+STRING_FIELDS = [
+    (COMPLETIONS, {"prompt": MARK, "max_tokens": 2}, "prompt"),
+    (COMPLETIONS, {"prompt": ["ok", MARK], "max_tokens": 2}, "prompt"),
+    (COMPLETIONS, {"prompt": "Hi", "model": MARK}, "model"),
+    (COMPLETIONS, {"prompt": "Hi", "stop": MARK}, "stop"),
+    (COMPLETIONS, {"prompt": "Hi", "stop": ["x", MARK]}, "stop"),
+    (COMPLETIONS, {"prompt": "Hi", "user": MARK}, "user"),
+    (COMPLETIONS, {"prompt": "Hi", "cache_salt": MARK}, "cache_salt"),
+    (CHAT, {"messages": [{"role": "user", "content": MARK}]}, "messages"),
+    (CHAT, {"messages": [{"role": MARK, "content": "Hi"}]}, "messages"),
+    (
+        CHAT,
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": MARK}]}]},
+        "messages",
+    ),
+    (CHAT, {"messages": [{"role": "user", "content": "Hi"}], "model": MARK}, "model"),
+    (CHAT, {"messages": [{"role": "user", "content": "Hi"}], "stop": [MARK]}, "stop"),
+    (
+        CHAT,
+        {"messages": [{"role": "user", "content": "Hi"}], "chat_template": MARK},
+        "chat_template",
+    ),
+    (
+        CHAT,
+        {"messages": [{"role": "user", "content": "Hi"}], "chat_template_kwargs": {MARK: 1}},
+        "chat_template_kwargs",
+    ),
+    ("/tokenize", {"prompt": MARK}, "prompt"),
+    ("/tokenize", {"messages": [{"role": "user", "content": MARK}]}, "messages"),
+    ("/tokenize", {"prompt": "Hi", "model": MARK}, "model"),
+    ("/detokenize", {"tokens": [1], "model": MARK}, "model"),
+    (COMPLETIONS, {"prompt": "Hi", MARK: 1}, MARK),  # a field name
+]
+SURROGATES = {"escape": b"\\ud800", "invalid UTF-8": b"\xed\xa0\x80"}
+
+
+@pytest.mark.parametrize("how", SURROGATES)
+@pytest.mark.parametrize(
+    "path, body, param", STRING_FIELDS, ids=[f"{p} {f}" for p, _, f in STRING_FIELDS]
+)
+def test_a_lone_surrogate_in_any_string_field_is_a_400_naming_it(http, path, body, param, how):
+    raw = json.dumps(body).encode().replace(MARK.encode(), b"x" + SURROGATES[how])
+    response = http.post(path, content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    if param == MARK:  # the field name itself: reported escaped
+        assert error["param"] == "x\\ud800"
+    else:
+        assert error["param"] == param, error
+    assert "lone surrogate" in error["message"]
     check_still_serving(http)

@@ -1,8 +1,10 @@
 """Reading a JSON request body: content type, size limit, JSON syntax, object shape.
 
-Each failure is an OpenAI-shaped error: 400 for a wrong content type, invalid JSON or a
-body that is not a JSON object; 413 for a body over the limit (checked against
-Content-Length before reading, and while reading for chunked bodies).
+Each failure is an OpenAI-shaped error: 400 for a wrong content type, invalid JSON, a body
+that is not a JSON object, or text that is not valid Unicode (a lone UTF-16 surrogate,
+whether sent as a ``\ud800`` escape or as the invalid UTF-8 bytes ED A0 80, which JSON
+decoding lets through); 413 for a body over the limit (checked against Content-Length
+before reading, and while reading for chunked bodies).
 """
 
 from __future__ import annotations
@@ -71,4 +73,41 @@ async def read_json_object(request: Request, limit_bytes: int) -> dict[str, Any]
     if not isinstance(value, dict):
         kind = _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
         raise bad_request(f"the request body must be a JSON object, got {kind}")
+    _check_text(value)
     return value
+
+
+def _check_text(body: dict[str, Any]) -> None:
+    """400 naming the field for any string (key or value, at any depth) that holds a lone
+    surrogate: no tokenizer, template or error message downstream can take it."""
+    stack: list[tuple[str, str, Any]] = [(key, key, item) for key, item in body.items()]
+    for key in body:
+        _check_string(key, key, "a field name")
+    while stack:
+        field, path, item = stack.pop()
+        if isinstance(item, str):
+            _check_string(item, field, path)
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                _check_string(key, field, f"a field name in {path}")
+                stack.append((field, f"{path}.{key}", inner))
+        elif isinstance(item, list):
+            stack.extend((field, f"{path}[{index}]", inner) for index, inner in enumerate(item))
+
+
+def _check_string(text: str, field: str, path: str) -> None:
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise bad_request(
+            f"{_printable(path)} is not valid Unicode text: a lone surrogate "
+            f"(U+{ord(text[error.start]):04X}) at character {error.start}",
+            param=_printable(field),
+        ) from None
+
+
+def _printable(name: str) -> str:
+    """``name`` with any lone surrogate escaped, so the error message itself encodes."""
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
