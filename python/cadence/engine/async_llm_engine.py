@@ -473,10 +473,9 @@ class AsyncLLMEngine:
             reasons = [sequence.finish_reason or "abort" for sequence in output.sequences]
             metrics.record_finished(now - stream.arrival_time, reasons)
             return
-        num_tokens = sum(len(completion.token_ids) for completion in output.outputs)
-        if stream.output_kind is RequestOutputKind.DELTA:
-            num_tokens += stream.num_output_tokens
-        num_new = num_tokens - stream.num_output_tokens
+        num_new = sum(len(completion.token_ids) for completion in output.outputs)
+        if stream.output_kind is not RequestOutputKind.DELTA:  # a snapshot holds them all
+            num_new -= stream.num_output_tokens
         if num_new > 0:
             if stream.last_token_time is None:
                 metrics.record_first_token(now - stream.arrival_time)
@@ -484,7 +483,7 @@ class AsyncLLMEngine:
                 metrics.record_inter_token(now - stream.last_token_time)
             metrics.record_generated(num_new)
             stream.last_token_time = now
-            stream.num_output_tokens = num_tokens
+            stream.num_output_tokens += num_new
         for completion in output.outputs:  # a delta lists only the sequences that changed
             if completion.finish_reason is not None:
                 stream.finish_reasons[completion.index] = completion.finish_reason

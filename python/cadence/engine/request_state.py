@@ -141,19 +141,14 @@ class SequenceState:
             self._pending = self._pending[num_chars:]
 
     def _finish(self, reason: str, stop_reason: int | str | None) -> None:
-        """Ends the sequence; text still pending (a stop prefix, or after a stop) is
-        released unless a stop string ended it, whose cut was already released."""
+        """Ends the sequence (the caller has flushed the detokenizer). A stop string's cut
+        is already released and what follows it is dropped; any other end releases the
+        pending text (a stop prefix that never completed)."""
         self.finish_reason = reason
         self.stop_reason = stop_reason
-        if reason != "stop" or not isinstance(stop_reason, str):
-            if self.detokenizer is not None:
-                self._on_text_flushed(self.detokenizer.flush())
+        if not (reason == "stop" and isinstance(stop_reason, str)):
             self._release(len(self._pending))
         self._pending = ""
-
-    def _on_text_flushed(self, text: str) -> None:
-        self._pending += text
-        self._num_text_chars += len(text)
 
     def text(self) -> str:
         """The text shown now (cumulative; O(length)): final when finished, else without a

@@ -187,32 +187,27 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         final = FinalOutput()
         num_generated = 0
         async for _, delta in follow_streams(streams, wakeup):
-            if not stream:
+            num_generated += sum(len(completion.token_ids) for completion in delta.outputs)
+            if stream:
+                yield self._response(request_id, delta, params, num_generated)
+            else:
                 final.add(delta)
-                continue
-            response = inference_pb2.GenerateResponse(request_id=request_id)
-            for completion in delta.outputs:
-                response.choices.append(convert.choice_delta(completion, params.logprobs))
-                num_generated += len(completion.token_ids)
-            self._add_prompt_logprobs(response, delta, params.prompt_logprobs)
-            if delta.finished:
-                response.usage.CopyFrom(
-                    convert.usage(
-                        len(delta.prompt_token_ids), num_generated, delta.num_cached_tokens
-                    )
-                )
-            yield response
         if not stream:
-            output = final.output()
-            response = inference_pb2.GenerateResponse(request_id=request_id)
-            for completion in output.outputs:
-                response.choices.append(convert.choice_delta(completion, params.logprobs))
-            self._add_prompt_logprobs(response, output, params.prompt_logprobs)
-            num_generated = sum(len(c.token_ids) for c in output.outputs)
+            yield self._response(request_id, final.output(), params, num_generated)
+
+    def _response(
+        self, request_id: str, output: RequestOutput, params: Any, num_generated: int
+    ) -> inference_pb2.GenerateResponse:
+        """A delta, or (not streaming) the whole output; usage once it finished."""
+        response = inference_pb2.GenerateResponse(request_id=request_id)
+        for completion in output.outputs:
+            response.choices.append(convert.choice_delta(completion, params.logprobs))
+        self._add_prompt_logprobs(response, output, params.prompt_logprobs)
+        if output.finished:
             response.usage.CopyFrom(
                 convert.usage(len(output.prompt_token_ids), num_generated, output.num_cached_tokens)
             )
-            yield response
+        return response
 
     @staticmethod
     def _add_prompt_logprobs(
